@@ -1,0 +1,5 @@
+//! ferrolb-controller: assigns addresses from `IPAddressPool`s to Services of
+//! `type: LoadBalancer` and writes them to the Service status.
+//!
+//! The allocator is pure (no I/O); the reconcile loop feeds it from watches and writes its
+//! decisions back. This crate never touches the network data path.

@@ -1,0 +1,3 @@
+//! The ferrolb-controller binary.
+
+fn main() {}

@@ -1,0 +1,5 @@
+//! ferrolb-speaker: runs on every node, elects one owner per address among the live speakers
+//! and answers ARP/NDP for the addresses this node owns (layer-2 mode).
+//!
+//! Frame handling and election are pure; sockets, timers and the Kubernetes API are the edges.
+//! This crate never allocates addresses.

@@ -1,0 +1,3 @@
+//! The ferrolb-speaker binary.
+
+fn main() {}
