@@ -1,0 +1,54 @@
+# ferrolb: `make demo` runs the main job in the lab, `make test` runs every test.
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all build deps lab-tools test lint fmt-check clippy unit e2e crds bench demo fuzz shellcheck lab-start lab-stop clean-lab
+
+all: build
+
+## deps: system packages (apt) and the lab's Go-built tools (cached outside the checkout)
+deps:
+	@tests/lab/install-deps.sh
+	@tests/lab/build-tools.sh >/dev/null
+
+lab-tools:
+	@tests/lab/build-tools.sh
+
+build:
+	$(CARGO) build --workspace --bins
+
+## test: formatting, lints, unit and property tests, the CRD-drift test, and the lab suites
+test: deps fmt-check shellcheck clippy build
+	$(CARGO) test --workspace --no-fail-fast
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+shellcheck:
+	shellcheck tests/lab/*.sh tests/*.sh .ci/run
+
+unit:
+	$(CARGO) test --workspace --lib --bins
+
+## crds: regenerate the committed CRD YAML from the Rust types
+crds:
+	FERROLB_UPDATE_CRDS=1 $(CARGO) test -p ferrolb-crds --test crd_drift
+
+## demo: the main job, in a fresh lab, torn down at the end
+demo: deps build
+	tests/demo.sh
+
+## bench: benchmarks; each prints its figures and the ratio to a reference measured in the same run
+bench: deps
+	$(CARGO) build --workspace --bins --release
+	tests/bench.sh
+
+lab-start: deps
+	tests/lab/lab.sh start --name dev
+
+lab-stop:
+	tests/lab/lab.sh stop --name dev
