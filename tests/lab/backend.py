@@ -14,7 +14,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     """Replies with the node name and the address the request was sent to."""
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
-        body = f"{self.server.node} {self.connection.getsockname()[0]}\n".encode()
+        local = self.connection.getsockname()[0].removeprefix("::ffff:")
+        body = f"{self.server.node} {local}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
