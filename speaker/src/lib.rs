@@ -3,3 +3,6 @@
 //!
 //! Frame handling and election are pure; sockets, timers and the Kubernetes API are the edges.
 //! This crate never allocates addresses.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod wire;
