@@ -3,3 +3,9 @@
 //!
 //! The allocator is pure (no I/O); the reconcile loop feeds it from watches and writes its
 //! decisions back. This crate never touches the network data path.
+
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod status;
+pub mod telemetry;
