@@ -5,4 +5,5 @@
 //! This crate never allocates addresses.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod election;
 pub mod wire;
