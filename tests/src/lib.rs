@@ -249,6 +249,52 @@ impl Lab {
         run(self.kubectl_cmd().args(args))
     }
 
+    /// Applies YAML documents with `kubectl apply --server-side` plus `extra` arguments.
+    pub fn apply_yaml(&self, yaml: &str, extra: &[&str]) -> Result<Output, LabError> {
+        use std::io::Write;
+        let mut cmd = self.kubectl_cmd();
+        cmd.args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let line = command_line(&cmd);
+        let spawn_err = |source| LabError::Spawn {
+            command: line.clone(),
+            source,
+        };
+        let mut child = cmd.spawn().map_err(spawn_err)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(yaml.as_bytes()).map_err(spawn_err)?;
+        }
+        let out = child.wait_with_output().map_err(spawn_err)?;
+        if !out.status.success() {
+            return Err(LabError::Command {
+                command: line,
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Installs the ferrolb CRDs (`crds/yaml/`) and waits until the API server serves them.
+    pub fn install_crds(&self) -> Result<(), LabError> {
+        let dir = workspace_dir().join("crds").join("yaml");
+        run(self
+            .kubectl_cmd()
+            .args(["apply", "--server-side", "--force-conflicts", "-f"])
+            .arg(&dir))?;
+        run(self.kubectl_cmd().args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=30s",
+            "crd/ipaddresspools.ferrolb.io",
+            "crd/l2advertisements.ferrolb.io",
+        ]))?;
+        Ok(())
+    }
+
     /// The API server's address for clients on the host.
     pub fn server_url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
