@@ -1,0 +1,139 @@
+//! `L2Advertisement`: which pools are announced in layer-2 mode (ARP/NDP), from which nodes and
+//! on which interfaces.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::validation;
+
+/// Announce the addresses of some pools with ARP (IPv4) and NDP (IPv6).
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "ferrolb.io",
+    version = "v1alpha1",
+    kind = "L2Advertisement",
+    plural = "l2advertisements",
+    shortname = "l2adv",
+    category = "ferrolb",
+    doc = "An L2Advertisement: which pools are announced with ARP/NDP, from which nodes and on which interfaces.",
+    status = "L2AdvertisementStatus",
+    printcolumn = r#"{"name":"Pools","type":"string","jsonPath":".spec.ipAddressPools"}"#,
+    printcolumn = r#"{"name":"Pool Selectors","type":"string","jsonPath":".spec.ipAddressPoolSelectors","priority":1}"#,
+    printcolumn = r#"{"name":"Interfaces","type":"string","jsonPath":".spec.interfaces"}"#,
+    printcolumn = r#"{"name":"Node Selectors","type":"string","jsonPath":".spec.nodeSelectors","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct L2AdvertisementSpec {
+    /// Pools, by name, whose addresses are announced. With ipAddressPoolSelectors empty too:
+    /// every pool.
+    #[serde(
+        default,
+        rename = "ipAddressPools",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schemars(schema_with = "validation::object_names")]
+    pub ip_address_pools: Vec<String>,
+
+    /// Pools, by label, whose addresses are announced (in addition to ipAddressPools).
+    #[serde(
+        default,
+        rename = "ipAddressPoolSelectors",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schemars(length(max = 64))]
+    pub ip_address_pool_selectors: Vec<LabelSelector>,
+
+    /// Nodes, by label, that may announce; one match is enough. Empty: every node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub node_selectors: Vec<LabelSelector>,
+
+    /// Interfaces that may answer. Empty: the interfaces whose subnet contains the address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "validation::interface_names")]
+    pub interfaces: Vec<String>,
+
+    /// Resend gratuitous ARP / unsolicited NA for owned addresses at this interval (30s, 1m).
+    /// Unset: only on takeover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "validation::interval")]
+    pub gratuitous_interval: Option<String>,
+}
+
+/// What the controller observed about an advertisement.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct L2AdvertisementStatus {
+    /// For example `Valid`, or why a selector matches nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+impl L2AdvertisementSpec {
+    /// The gratuitous announcement interval, if set and valid.
+    pub fn gratuitous_interval(&self) -> Option<Result<Duration, IntervalError>> {
+        self.gratuitous_interval.as_deref().map(parse_interval)
+    }
+}
+
+/// Why a gratuitous interval string was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IntervalError {
+    /// Not a sequence of `<digits><unit>` with unit ms, s, m or h.
+    #[error("\"{0}\" is not a duration such as 30s, 2m or 1m30s (units ms, s, m, h)")]
+    Malformed(String),
+    /// Outside 1s..=1h.
+    #[error("\"{0}\" must be between 1s and 1h")]
+    OutOfRange(String),
+}
+
+/// Parse a duration like `30s` or `1m30s` (units ms, s, m, h), within 1s..=1h: the same grammar
+/// and bounds as the schema's CEL rule.
+pub fn parse_interval(s: &str) -> Result<Duration, IntervalError> {
+    let malformed = || IntervalError::Malformed(s.to_string());
+    if s.is_empty() {
+        return Err(malformed());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(malformed());
+        }
+        // All digits, so the only failure is overflow.
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| IntervalError::OutOfRange(s.to_string()))?;
+        rest = &rest[digits..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (Duration::from_millis(1), 2)
+        } else if rest.starts_with('s') {
+            (Duration::from_secs(1), 1)
+        } else if rest.starts_with('m') {
+            (Duration::from_secs(60), 1)
+        } else if rest.starts_with('h') {
+            (Duration::from_secs(3600), 1)
+        } else {
+            return Err(malformed());
+        };
+        rest = &rest[len..];
+        let part = u32::try_from(n)
+            .ok()
+            .and_then(|n| unit.checked_mul(n))
+            .ok_or_else(|| IntervalError::OutOfRange(s.to_string()))?;
+        total = total
+            .checked_add(part)
+            .ok_or_else(|| IntervalError::OutOfRange(s.to_string()))?;
+    }
+    if total < Duration::from_secs(1) || total > Duration::from_secs(3600) {
+        return Err(IntervalError::OutOfRange(s.to_string()));
+    }
+    Ok(total)
+}
