@@ -18,7 +18,10 @@ pub use eligibility::{
 };
 
 /// The name of a Kubernetes Node, which is also the speaker's identity in the group.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct NodeName(String);
 
 impl NodeName {
