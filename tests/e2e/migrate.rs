@@ -1,0 +1,1 @@
+//! MetalLB migration output against the lab's real API server.
