@@ -1,0 +1,149 @@
+//! Keeping, moving and re-reserving addresses over time.
+
+use super::*;
+
+#[test]
+fn same_request_keeps_its_address() {
+    let mut alloc = kubespray();
+    let a = mk_svc("a");
+    let first = ips_of(&mut alloc, &a);
+    let again = alloc.allocate(&a).expect("allocates");
+    assert_eq!((again.ips(), again.outcome), (first, Outcome::Unchanged));
+}
+
+#[test]
+fn changed_request_moves_and_says_from_where() {
+    let mut alloc = kubespray();
+    let mut svc = mk_svc("a");
+    let before = ips_of(&mut alloc, &svc);
+    svc.request.ips = vec![ip("192.168.100.248")];
+    let moved = alloc.allocate(&svc).expect("moves");
+    assert_eq!(moved.ips(), [ip("192.168.100.248")]);
+    assert_eq!(
+        moved.outcome,
+        Outcome::Moved {
+            from: before.clone()
+        }
+    );
+    assert!(alloc.holders(before[0]).is_empty());
+
+    // A request that cannot be met keeps the old address.
+    svc.request.ips = vec![ip("10.9.9.9")];
+    assert!(alloc.allocate(&svc).is_err());
+    assert_eq!(
+        alloc.assignment(&svc.key),
+        Some(vec![ip("192.168.100.248")])
+    );
+}
+
+#[test]
+fn label_and_policy_changes_do_not_move_a_service() {
+    let mut alloc = Allocator::new();
+    let mut pool = mk_policy_pool("web", &["10.0.0.0/30"], Some(1));
+    if let Some(p) = pool.policy.as_mut() {
+        p.service_selectors.push(selector(&[("tier", "web")]));
+    }
+    alloc.apply_pool(pool);
+    let mut svc = mk_svc("a");
+    svc.labels = labels(&[("tier", "web")]);
+    let before = ips_of(&mut alloc, &svc);
+    svc.labels = labels(&[("tier", "db")]);
+    let after = alloc.allocate(&svc).expect("keeps");
+    assert_eq!(after.ips(), before);
+    assert_eq!(after.outcome, Outcome::Unchanged);
+    assert_eq!(after.addresses[0].placement, Placement::KeptOutsidePolicy);
+    assert_eq!(after.reason(), "KeptOutsidePolicy");
+}
+
+#[test]
+fn deleted_or_invalid_pool_does_not_take_addresses_away() {
+    let mut alloc = kubespray();
+    let svc = mk_svc("a");
+    let before = ips_of(&mut alloc, &svc);
+
+    assert!(alloc.invalidate_pool("default"));
+    let kept = alloc.allocate(&svc).expect("keeps");
+    assert_eq!(
+        (kept.ips(), kept.addresses[0].placement),
+        (before.clone(), Placement::InPolicy)
+    );
+    assert!(alloc.services_outside_all_pools().is_empty());
+    assert_eq!(
+        alloc.allocate(&mk_svc("new")).map_err(|e| e.reason()),
+        Err("NoMatchingPool")
+    );
+
+    alloc.delete_pool("default");
+    let kept = alloc.allocate(&svc).expect("keeps");
+    assert_eq!(kept.ips(), before);
+    assert_eq!(kept.addresses[0].placement, Placement::OutsideAllPools);
+    assert_eq!(kept.reason(), "OutsideAllPools");
+    assert_eq!(alloc.addresses_outside_all_pools(), before);
+    assert_eq!(
+        alloc.services_outside_all_pools(),
+        std::slice::from_ref(&svc.key)
+    );
+
+    alloc.apply_pool(mk_pool("new", &["10.0.0.0/30"]));
+    let moved = alloc.relocate(&svc).expect("moves");
+    assert_eq!(moved.ips(), [ip("10.0.0.0")]);
+    assert_eq!(moved.outcome, Outcome::Moved { from: before });
+    assert!(alloc.services_outside_all_pools().is_empty());
+}
+
+#[test]
+fn assign_existing_keeps_status_addresses_whatever_the_policy() {
+    let mut alloc = Allocator::new();
+    let mut pool = mk_policy_pool("other-ns", &["10.0.0.0/29"], None);
+    if let Some(p) = pool.policy.as_mut() {
+        p.namespaces.insert("elsewhere".into());
+    }
+    alloc.apply_pool(pool);
+    let svc = mk_svc("a");
+    let got = alloc
+        .assign_existing(&svc, &[ip("10.0.0.5")])
+        .expect("re-reserves");
+    assert_eq!(got.addresses[0].placement, Placement::KeptOutsidePolicy);
+    assert_eq!(got.addresses[0].pool.as_deref(), Some("other-ns"));
+    // A restart never changes the address: the next reconcile confirms it.
+    let again = alloc.allocate(&svc).expect("keeps");
+    assert_eq!(
+        (again.ips(), again.outcome),
+        (vec![ip("10.0.0.5")], Outcome::Unchanged)
+    );
+
+    let stray = mk_svc("b");
+    let got = alloc
+        .assign_existing(&stray, &[ip("172.16.0.1")])
+        .expect("re-reserves");
+    assert_eq!(got.addresses[0].placement, Placement::OutsideAllPools);
+    assert_eq!(
+        alloc.services_outside_all_pools(),
+        std::slice::from_ref(&stray.key)
+    );
+
+    let err = alloc
+        .assign_existing(&mk_svc("c"), &[ip("10.0.0.5")])
+        .expect_err("held by a");
+    assert_eq!(err.reason(), "RequestedIPInUse");
+}
+
+#[test]
+fn assign_existing_with_a_stale_request_moves_on_next_allocate() {
+    let mut alloc = kubespray();
+    let mut svc = mk_svc("a");
+    svc.request.ips = vec![ip("192.168.100.249")];
+    alloc
+        .assign_existing(&svc, &[ip("192.168.100.240")])
+        .expect("re-reserves");
+    let moved = alloc
+        .allocate(&svc)
+        .expect("moves to the requested address");
+    assert_eq!(moved.ips(), [ip("192.168.100.249")]);
+    assert_eq!(
+        moved.outcome,
+        Outcome::Moved {
+            from: vec![ip("192.168.100.240")]
+        }
+    );
+}
