@@ -1,0 +1,38 @@
+//! Any bytes given to the frame parsers, responders, probe watch and membership envelope must
+//! come back as a decision or an error, never a panic or a hang.
+#![no_main]
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ferrolb_speaker::membership::envelope::{AuthKey, open};
+use ferrolb_speaker::wire::arp::ArpFrame;
+use ferrolb_speaker::wire::ndp::NdpFrame;
+use ferrolb_speaker::wire::probe::ProbeWatch;
+use ferrolb_speaker::wire::{
+    InterfaceContext, InterfaceScope, MacAddr, arp_responder, ndp_responder,
+};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|frame: &[u8]| {
+    let mac = MacAddr::new(2, 0, 0, 0, 0, 0x11);
+    let vip4 = IpAddr::from([192, 168, 100, 240]);
+    let vip6: IpAddr = "fd00::240".parse().unwrap();
+    let v4 = ["192.168.100.11/24".parse().unwrap()];
+    let v6 = ["fd00::11/64".parse().unwrap()];
+    let owned = BTreeMap::from([(vip4, InterfaceScope::Subnet), (vip6, InterfaceScope::Subnet)]);
+    let ctx = InterfaceContext { mac, ipv4: &v4, ipv6: &v6, announcements: &owned };
+
+    let _ = arp_responder::decide(frame, &ctx);
+    let _ = ndp_responder::decide(frame, &ctx);
+    let _ = ProbeWatch { ip: vip4, mac }.observe(frame);
+    let _ = ProbeWatch { ip: vip6, mac }.observe(frame);
+    if let Ok(parsed) = ArpFrame::parse(frame) {
+        assert_eq!(ArpFrame::parse(&parsed.to_bytes()), Ok(parsed));
+    }
+    if let Ok(parsed) = NdpFrame::parse(frame) {
+        assert_eq!(NdpFrame::parse(&parsed.to_bytes()), Ok(parsed));
+    }
+    let key = AuthKey::new([7; 32]).unwrap();
+    let _ = open(&key, frame);
+});
