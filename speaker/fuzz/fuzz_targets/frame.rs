@@ -20,8 +20,16 @@ fuzz_target!(|frame: &[u8]| {
     let vip6: IpAddr = "fd00::240".parse().unwrap();
     let v4 = ["192.168.100.11/24".parse().unwrap()];
     let v6 = ["fd00::11/64".parse().unwrap()];
-    let owned = BTreeMap::from([(vip4, InterfaceScope::Subnet), (vip6, InterfaceScope::Subnet)]);
-    let ctx = InterfaceContext { mac, ipv4: &v4, ipv6: &v6, announcements: &owned };
+    let owned = BTreeMap::from([
+        (vip4, InterfaceScope::Subnet),
+        (vip6, InterfaceScope::Subnet),
+    ]);
+    let ctx = InterfaceContext {
+        mac,
+        ipv4: &v4,
+        ipv6: &v6,
+        announcements: &owned,
+    };
 
     let _ = arp_responder::decide(frame, &ctx);
     let _ = ndp_responder::decide(frame, &ctx);
