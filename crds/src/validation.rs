@@ -11,8 +11,9 @@
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Value, json};
 
-/// Maximum entries in `spec.addresses`.
-pub const MAX_ADDRESSES: usize = 128;
+/// Maximum entries in `spec.addresses`: bounds the API server's CEL cost estimate (the IPv6
+/// range-order rule walks 128 prefix lengths per entry).
+pub const MAX_ADDRESSES: usize = 64;
 /// Maximum length of one address entry (two full IPv6 addresses with spaces fit).
 pub const MAX_ADDRESS_LEN: usize = 128;
 /// Maximum entries in name lists (pools, namespaces, interfaces) and selector lists.
