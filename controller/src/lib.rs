@@ -8,5 +8,6 @@ pub mod allocator;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod migrate;
 pub mod status;
 pub mod telemetry;
