@@ -5,6 +5,16 @@
 //! This crate never allocates addresses.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod announce;
+pub mod config;
 pub mod election;
+pub mod http;
 pub mod membership;
+pub mod metrics;
+pub mod run;
+pub mod socket;
+pub mod status;
+pub mod swim;
+pub mod telemetry;
+pub mod view;
 pub mod wire;

@@ -1,0 +1,144 @@
+//! Prometheus metrics of the speaker, served on `/metrics`.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::wire::DropReason;
+
+/// The neighbour protocol a frame belongs to, as a label value.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Protocol {
+    /// ARP (IPv4).
+    Arp,
+    /// NDP (IPv6).
+    Ndp,
+}
+
+/// Labels of the per-protocol counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrameLabels {
+    /// ARP or NDP.
+    pub protocol: Protocol,
+    /// The interface the frame was seen on.
+    pub interface: String,
+}
+
+/// Labels of the drop counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    /// ARP or NDP.
+    pub protocol: Protocol,
+    /// The interface the frame was seen on.
+    pub interface: String,
+    /// Why it was not answered (a [`DropReason`] label).
+    pub reason: String,
+}
+
+/// Labels of counters split by a reason only.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// The reason.
+    pub reason: String,
+}
+
+/// Every metric the speaker exports.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    /// ARP requests / neighbour solicitations received.
+    pub requests: Family<FrameLabels, Counter>,
+    /// Replies / advertisements sent in answer to a request.
+    pub replies: Family<FrameLabels, Counter>,
+    /// Frames received and not answered, by reason.
+    pub drops: Family<DropLabels, Counter>,
+    /// Gratuitous ARP / unsolicited neighbour advertisements sent.
+    pub gratuitous: Family<FrameLabels, Counter>,
+    /// Probes (RFC 5227 / DAD) sent before a first announcement.
+    pub probes: Family<FrameLabels, Counter>,
+    /// Addresses this node announces now.
+    pub owned_addresses: Gauge,
+    /// Members of the membership group alive, this speaker included.
+    pub members_alive: Gauge,
+    /// Address conflicts detected (another host uses an address).
+    pub conflicts: Counter,
+    /// Membership datagrams refused (bad key, malformed), by reason.
+    pub bad_membership_messages: Family<ReasonLabels, Counter>,
+    /// Service status writes, by outcome.
+    pub status_writes: Family<ReasonLabels, Counter>,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let m = Metrics::default();
+        let r = registry.sub_registry_with_prefix("ferrolb_speaker");
+        r.register(
+            "requests",
+            "ARP requests and neighbour solicitations received",
+            m.requests.clone(),
+        );
+        r.register(
+            "replies",
+            "ARP replies and neighbour advertisements sent in answer",
+            m.replies.clone(),
+        );
+        r.register("drops", "Frames not answered, by reason", m.drops.clone());
+        r.register(
+            "gratuitous",
+            "Gratuitous ARP and unsolicited neighbour advertisements sent",
+            m.gratuitous.clone(),
+        );
+        r.register(
+            "probes",
+            "Address probes sent before a first announcement",
+            m.probes.clone(),
+        );
+        r.register(
+            "owned_addresses",
+            "Addresses this node announces",
+            m.owned_addresses.clone(),
+        );
+        r.register(
+            "members_alive",
+            "Speakers alive in the membership group, this one included",
+            m.members_alive.clone(),
+        );
+        r.register(
+            "conflicts",
+            "Address conflicts detected with other hosts",
+            m.conflicts.clone(),
+        );
+        r.register(
+            "bad_membership_messages",
+            "Membership datagrams refused, by reason",
+            m.bad_membership_messages.clone(),
+        );
+        r.register(
+            "status_writes",
+            "Service status writes, by outcome",
+            m.status_writes.clone(),
+        );
+        m
+    }
+
+    /// Counts a dropped frame.
+    pub fn drop_frame(&self, protocol: Protocol, interface: &str, reason: DropReason) {
+        self.drops
+            .get_or_create(&DropLabels {
+                protocol,
+                interface: interface.to_owned(),
+                reason: reason.label().to_owned(),
+            })
+            .inc();
+    }
+}
+
+/// The labels of one protocol on one interface.
+pub fn frame_labels(protocol: Protocol, interface: &str) -> FrameLabels {
+    FrameLabels {
+        protocol,
+        interface: interface.to_owned(),
+    }
+}

@@ -1,0 +1,267 @@
+//! The speaker process: API watches, membership, packet sockets, status writes, and the loop
+//! that turns them into announcements, until SIGTERM.
+
+mod links;
+mod speaker;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use kube::{Client, ResourceExt};
+use prometheus_client::registry::Registry;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Cli, KeyError};
+use crate::election::NodeName;
+use crate::http::{Health, serve};
+use crate::metrics::Metrics;
+use crate::socket::{LinkEvent, SharedTable};
+use crate::status::{self, Desired};
+use crate::swim::{self, GroupView, SwimError, SwimSetup};
+use crate::view::objects::{
+    ingress_ips, internal_ip, is_ready, membership_addrs, served, service_key,
+};
+use crate::view::plan::{Liveness, plan};
+use crate::view::store::{NotReady, Stores};
+use crate::wire::MacAddr;
+
+use links::Links;
+use speaker::Addresses;
+
+/// How long a stopping speaker keeps answering after it left the group, so its successor's
+/// takeover reaches the neighbours before this node goes quiet.
+pub const HANDOVER: Duration = Duration::from_millis(300);
+/// How often interfaces are rescanned and the membership seeds refreshed.
+const RESCAN: Duration = Duration::from_secs(1);
+/// How long to wait for this node's Node object to show an InternalIP.
+const NODE_WAIT: Duration = Duration::from_secs(120);
+
+/// Why the speaker stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No usable membership key.
+    #[error("membership key")]
+    Key(#[from] KeyError),
+    /// No Kubernetes client configuration.
+    #[error("Kubernetes client")]
+    Client(#[source] kube::Error),
+    /// A cache never filled.
+    #[error("initial sync")]
+    Sync(#[from] NotReady),
+    /// The Node object never showed an InternalIP.
+    #[error("node {0} has no InternalIP after {NODE_WAIT:?}")]
+    NoInternalIp(String),
+    /// The membership socket could not start.
+    #[error("membership")]
+    Swim(#[from] SwimError),
+    /// Installing the signal handler failed.
+    #[error("signal handler")]
+    Signal(#[source] std::io::Error),
+}
+
+async fn own_address(stores: &Stores, node: &NodeName) -> Result<IpAddr, RunError> {
+    let changed = stores.changed();
+    let deadline = tokio::time::Instant::now() + NODE_WAIT;
+    loop {
+        let ip = stores
+            .nodes()
+            .iter()
+            .find(|n| n.name_any() == node.as_str())
+            .and_then(|n| internal_ip(n));
+        if let Some(ip) = ip {
+            return Ok(ip);
+        }
+        if tokio::time::timeout_at(deadline, changed.notified())
+            .await
+            .is_err()
+        {
+            return Err(RunError::NoInternalIp(node.to_string()));
+        }
+    }
+}
+
+/// Runs the speaker until SIGTERM or Ctrl-C.
+pub async fn run(cli: Cli) -> Result<(), RunError> {
+    let key = cli.membership_key()?;
+    let me = NodeName::from(cli.node_name.clone());
+    let client = Client::try_default().await.map_err(RunError::Client)?;
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    let health = Arc::new(Health {
+        registry,
+        ready: AtomicBool::new(false),
+    });
+    let metrics_addr = cli.metrics_addr;
+    let h = health.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serve(metrics_addr, h).await {
+            tracing::error!(addr = %metrics_addr, error = %e, "metrics endpoint failed");
+        }
+    });
+    let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
+
+    let stores = Stores::start(&client);
+    stores.wait_until_ready().await?;
+    let ip = own_address(&stores, &me).await?;
+    let bind = SocketAddr::new(ip, cli.memberlist_port);
+
+    let table = SharedTable::default();
+    let (link_tx, mut link_rx) = mpsc::unbounded_channel();
+    let mut links = Links::new(table.clone(), metrics.clone(), link_tx);
+    links.rescan();
+    let (report_tx, report_rx) = watch::channel(links.report(&me));
+    let (seeds_tx, seeds_rx) = watch::channel(membership_addrs(
+        stores.nodes().iter().map(|n| &**n),
+        bind.port(),
+    ));
+    let group = swim::start(
+        SwimSetup {
+            node: me.clone(),
+            bind,
+            key,
+            seeds: seeds_rx,
+            report: report_rx,
+        },
+        metrics.clone(),
+    )
+    .await?;
+    tracing::info!(node = %me, membership = %bind, "speaker started");
+
+    let (desired_tx, desired_rx) = watch::channel(Vec::<Desired>::new());
+    tokio::spawn(status::write_loop(
+        client.clone(),
+        stores.clone(),
+        me.clone(),
+        desired_rx,
+        metrics.clone(),
+    ));
+    let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
+    let mut addresses = Addresses::new(me.clone(), table.clone(), metrics.clone(), probe_tx);
+    let mut view = group.view();
+    let changed = stores.changed();
+    let mut tick = tokio::time::interval(RESCAN);
+    let class = cli.load_balancer_class.clone();
+
+    loop {
+        tokio::select! {
+            _ = changed.notified() => {}
+            _ = view.changed() => {}
+            Some(event) = link_rx.recv() => match event {
+                LinkEvent::Conflict { interface, conflict } => addresses.conflict(interface, conflict),
+                LinkEvent::Closed { interface } => links.closed(&interface),
+            },
+            Some(ip) = probe_rx.recv() => addresses.probe_done(ip, &links),
+            _ = tick.tick() => {
+                if links.rescan() {
+                    report_tx.send_replace(links.report(&me));
+                }
+                let seeds = membership_addrs(stores.nodes().iter().map(|n| &**n), bind.port());
+                seeds_tx.send_if_modified(|s| if *s == seeds { false } else { *s = seeds; true });
+            }
+            _ = sigterm.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        let group_view = view.borrow_and_update().clone();
+        let step = Step {
+            me: &me,
+            class: class.as_deref(),
+            stores: &stores,
+            group: &group_view,
+            links: &links,
+        };
+        let ready = step.reconcile(&mut addresses, &desired_tx);
+        health
+            .ready
+            .store(ready, std::sync::atomic::Ordering::Release);
+    }
+
+    tracing::info!(node = %me, "stopping: leaving the membership group first");
+    health
+        .ready
+        .store(false, std::sync::atomic::Ordering::Release);
+    group.leave().await;
+    tokio::time::sleep(HANDOVER).await;
+    addresses.release_all();
+    links.stop_all();
+    tracing::info!(node = %me, "stopped");
+    Ok(())
+}
+
+struct Step<'a> {
+    me: &'a NodeName,
+    class: Option<&'a str>,
+    stores: &'a Stores,
+    group: &'a GroupView,
+    links: &'a Links,
+}
+
+impl Step<'_> {
+    /// Whether this speaker takes part in elections: once accepted by the group, or when no
+    /// other node is Ready (a one-node cluster). A speaker that cannot reach its peers (a wrong
+    /// key, a firewall) must not claim every address for itself.
+    fn takes_part(&self) -> bool {
+        self.group.joined
+            || !self
+                .stores
+                .nodes()
+                .iter()
+                .any(|n| n.name_any() != self.me.as_str() && is_ready(n))
+    }
+
+    /// One pass: elect, update what this node announces and the conditions it writes; returns
+    /// whether the speaker is ready.
+    fn reconcile(&self, addresses: &mut Addresses, desired: &watch::Sender<Vec<Desired>>) -> bool {
+        let takes_part = self.takes_part();
+        let mut alive: BTreeSet<NodeName> = self.group.members.clone();
+        let mut reports = self.group.reports.clone();
+        reports.insert(self.me.clone(), self.links.report(self.me));
+        if takes_part {
+            alive.insert(self.me.clone());
+        }
+        let peer_macs: BTreeSet<MacAddr> = reports
+            .iter()
+            .filter(|(n, _)| *n != self.me)
+            .flat_map(|(_, r)| r.macs.iter().filter_map(|m| m.parse().ok()))
+            .collect();
+        addresses.set_peer_macs(peer_macs);
+        let snapshot = self.stores.snapshot();
+        let plan = plan(
+            &snapshot,
+            self.class,
+            Liveness {
+                alive: &alive,
+                reports: &reports,
+            },
+        );
+        let services: BTreeMap<String, Vec<IpAddr>> = snapshot
+            .services
+            .iter()
+            .filter(|s| served(s, self.class))
+            .map(|s| (service_key(s), ingress_ips(s)))
+            .filter(|(_, ips)| !ips.is_empty())
+            .collect();
+        // An address is new (and probed) unless one of its Services was announced before.
+        let announced_before: BTreeSet<IpAddr> = snapshot
+            .services
+            .iter()
+            .filter(|s| status::current(s).is_some_and(|c| c.status == "True"))
+            .flat_map(|s| ingress_ips(s))
+            .collect();
+        addresses.apply(&plan, self.links, |ip| !announced_before.contains(&ip));
+        let fallback = alive.iter().next().filter(|_| takes_part);
+        let wanted = status::desired(self.me, fallback, &services, &plan, addresses.conflicts());
+        desired.send_if_modified(|d| {
+            if *d == wanted {
+                false
+            } else {
+                *d = wanted;
+                true
+            }
+        });
+        takes_part
+    }
+}

@@ -1,0 +1,237 @@
+//! This node's side of the plan: which addresses it announces, probing them first when they
+//! are new, bursting gratuitous announcements on takeover, and backing off on conflicts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::links::Links;
+use crate::announce;
+use crate::election::NodeName;
+use crate::metrics::Metrics;
+use crate::socket::SharedTable;
+use crate::view::plan::Plan;
+use crate::wire::multicast::solicited_node;
+use crate::wire::{Conflict, MacAddr};
+
+/// A conflicting address is probed again after this long.
+pub const CONFLICT_RETRY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Probing,
+    Announced,
+    Conflict { since: Instant },
+}
+
+#[derive(Debug)]
+struct Owned {
+    interface: String,
+    phase: Phase,
+    /// Keeps the solicited-node group joined while the address is announced (IPv6).
+    _group: Option<std::net::UdpSocket>,
+}
+
+/// The addresses this node owns and where each stands.
+pub struct Addresses {
+    me: NodeName,
+    owned: BTreeMap<IpAddr, Owned>,
+    conflicts: BTreeMap<IpAddr, (Conflict, String)>,
+    table: SharedTable,
+    metrics: Arc<Metrics>,
+    probe_done: UnboundedSender<IpAddr>,
+}
+
+fn join_group(ip: Ipv6Addr, index: u32) -> std::io::Result<std::net::UdpSocket> {
+    let socket = std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0))?;
+    socket.join_multicast_v6(&solicited_node(ip), index)?;
+    Ok(socket)
+}
+
+impl Addresses {
+    /// Nothing owned yet.
+    pub fn new(
+        me: NodeName,
+        table: SharedTable,
+        metrics: Arc<Metrics>,
+        probe_done: UnboundedSender<IpAddr>,
+    ) -> Self {
+        Addresses {
+            me,
+            owned: BTreeMap::new(),
+            conflicts: BTreeMap::new(),
+            table,
+            metrics,
+            probe_done,
+        }
+    }
+
+    /// Addresses this node owns but found in use by another host, with the interface.
+    pub fn conflicts(&self) -> &BTreeMap<IpAddr, (Conflict, String)> {
+        &self.conflicts
+    }
+
+    /// Tells the responders which MACs belong to other speakers.
+    pub fn set_peer_macs(&self, macs: BTreeSet<MacAddr>) {
+        if let Ok(mut t) = self.table.write() {
+            if t.peer_macs != macs {
+                t.peer_macs = macs;
+            }
+        }
+    }
+
+    /// Brings the owned addresses in line with `plan`. `fresh` says whether an address was
+    /// never announced before (so it is probed first).
+    pub fn apply(&mut self, plan: &Plan, links: &Links, fresh: impl Fn(IpAddr) -> bool) {
+        let wanted: BTreeMap<IpAddr, String> = plan
+            .iter()
+            .filter(|(_, a)| a.owner.as_ref() == Some(&self.me))
+            .filter_map(|(ip, a)| Some((*ip, a.interface.clone()?)))
+            .filter(|(_, iface)| links.get(iface).is_some())
+            .collect();
+        let gone: Vec<IpAddr> = self
+            .owned
+            .iter()
+            .filter(|(ip, o)| wanted.get(ip) != Some(&o.interface))
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in gone {
+            self.release(ip);
+        }
+        let now = Instant::now();
+        let expired: Vec<IpAddr> = self
+            .owned
+            .iter()
+            .filter(|(_, o)| matches!(o.phase, Phase::Conflict { since } if now - since >= CONFLICT_RETRY))
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in expired {
+            self.owned.remove(&ip);
+            self.conflicts.remove(&ip);
+        }
+        for (ip, interface) in wanted {
+            if self.owned.contains_key(&ip) {
+                continue;
+            }
+            let Some(link) = links.get(&interface) else {
+                continue;
+            };
+            let group = match ip {
+                IpAddr::V6(v6) => match join_group(v6, link.index) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::warn!(%ip, interface = %interface, error = %e, "joining the solicited-node group failed");
+                        None
+                    }
+                },
+                IpAddr::V4(_) => None,
+            };
+            let probe = fresh(ip);
+            self.owned.insert(
+                ip,
+                Owned {
+                    interface: interface.clone(),
+                    phase: if probe {
+                        Phase::Probing
+                    } else {
+                        Phase::Announced
+                    },
+                    _group: group,
+                },
+            );
+            if probe {
+                tracing::info!(%ip, interface = %interface, "probing a new address before announcing it");
+                let (table, metrics, done) = (
+                    self.table.clone(),
+                    self.metrics.clone(),
+                    self.probe_done.clone(),
+                );
+                tokio::spawn(async move {
+                    announce::probe(link, ip, table, metrics).await;
+                    let _ = done.send(ip);
+                });
+            } else {
+                self.start_announcing(ip, link);
+            }
+        }
+        self.metrics.owned_addresses.set(
+            i64::try_from(
+                self.owned
+                    .values()
+                    .filter(|o| o.phase == Phase::Announced)
+                    .count(),
+            )
+            .unwrap_or(i64::MAX),
+        );
+    }
+
+    fn start_announcing(&mut self, ip: IpAddr, link: Arc<crate::socket::Link>) {
+        tracing::info!(%ip, interface = %link.name, "announcing");
+        if let Ok(mut t) = self.table.write() {
+            t.owned.insert(ip, link.name.clone());
+        }
+        tokio::spawn(announce::burst(
+            link,
+            ip,
+            self.table.clone(),
+            self.metrics.clone(),
+        ));
+    }
+
+    fn release(&mut self, ip: IpAddr) {
+        if let Some(o) = self.owned.remove(&ip) {
+            tracing::info!(%ip, interface = %o.interface, "no longer announcing");
+        }
+        self.conflicts.remove(&ip);
+        if let Ok(mut t) = self.table.write() {
+            t.owned.remove(&ip);
+            t.probing.remove(&ip);
+        }
+    }
+
+    /// A probe ended: announce unless a conflict showed up meanwhile.
+    pub fn probe_done(&mut self, ip: IpAddr, links: &Links) {
+        let Some(o) = self.owned.get_mut(&ip) else {
+            return;
+        };
+        if o.phase != Phase::Probing {
+            return;
+        }
+        o.phase = Phase::Announced;
+        let interface = o.interface.clone();
+        match links.get(&interface) {
+            Some(link) => self.start_announcing(ip, link),
+            None => self.release(ip),
+        }
+    }
+
+    /// Another host claims an owned address: stop announcing it and remember why.
+    pub fn conflict(&mut self, interface: String, conflict: Conflict) {
+        let Some(o) = self.owned.get_mut(&conflict.ip) else {
+            return;
+        };
+        if matches!(o.phase, Phase::Conflict { .. }) {
+            return;
+        }
+        tracing::warn!(ip = %conflict.ip, mac = %conflict.mac, interface = %interface, "address conflict: another host uses this address; not announcing it");
+        o.phase = Phase::Conflict {
+            since: Instant::now(),
+        };
+        self.metrics.conflicts.inc();
+        if let Ok(mut t) = self.table.write() {
+            t.owned.remove(&conflict.ip);
+        }
+        self.conflicts.insert(conflict.ip, (conflict, interface));
+    }
+
+    /// Stops answering for everything.
+    pub fn release_all(&mut self) {
+        let all: Vec<IpAddr> = self.owned.keys().copied().collect();
+        for ip in all {
+            self.release(ip);
+        }
+    }
+}

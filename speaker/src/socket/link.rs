@@ -1,0 +1,216 @@
+//! One interface of this node and the packet sockets open on it.
+
+use std::os::fd::IntoRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use pnet::datalink::{
+    self, Channel, ChannelType, DataLinkReceiver, DataLinkSender, NetworkInterface,
+};
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
+
+use super::filter;
+use crate::wire::MacAddr;
+
+const ETHERTYPE_ARP: u16 = 0x0806;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// How long a responder thread blocks on a read before it checks whether to stop.
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Why a packet socket could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Opening, filtering or binding the socket failed (the speaker needs CAP_NET_RAW).
+    #[error("opening the {protocol} packet socket on {interface}")]
+    Open {
+        /// The interface.
+        interface: String,
+        /// ARP or NDP.
+        protocol: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An interface that is up, as the election and the responders see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalInterface {
+    /// Its name (`eth0`).
+    pub name: String,
+    /// Its hardware address.
+    pub mac: MacAddr,
+    /// Its networks.
+    pub nets: Vec<IpNet>,
+    pnet: NetworkInterface,
+}
+
+/// The interfaces of this node that can announce: up, not loopback, with a MAC and an address.
+pub fn local_interfaces() -> Vec<LocalInterface> {
+    let mut found: Vec<LocalInterface> = datalink::interfaces()
+        .into_iter()
+        .filter(|i| i.is_up() && !i.is_loopback() && !i.ips.is_empty())
+        .filter_map(|i| {
+            let mac = i.mac.filter(|m| *m != MacAddr::zero())?;
+            let nets = i
+                .ips
+                .iter()
+                .filter_map(|n| IpNet::new(n.ip(), n.prefix()).ok())
+                .collect();
+            Some(LocalInterface {
+                name: i.name.clone(),
+                mac,
+                nets,
+                pnet: i,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+type Sender = Mutex<Box<dyn DataLinkSender>>;
+
+/// An interface with its ARP socket and, when it has IPv6, its NDP socket.
+pub struct Link {
+    /// The interface name.
+    pub name: String,
+    /// The interface index.
+    pub index: u32,
+    /// The interface's hardware address.
+    pub mac: MacAddr,
+    nets: RwLock<(Vec<Ipv4Net>, Vec<Ipv6Net>)>,
+    arp: Sender,
+    ndp: Option<Sender>,
+    stop: AtomicBool,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("name", &self.name)
+            .field("mac", &self.mac)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The receiving halves of a link's sockets, for its responder threads.
+pub struct Receivers {
+    /// ARP frames.
+    pub arp: Box<dyn DataLinkReceiver>,
+    /// Neighbour solicitations and advertisements.
+    pub ndp: Option<Box<dyn DataLinkReceiver>>,
+}
+
+fn open(
+    iface: &NetworkInterface,
+    protocol: &'static str,
+    ethertype: u16,
+    program: &[SockFilter],
+) -> Result<(Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>), LinkError> {
+    let err = |source| LinkError::Open {
+        interface: iface.name.clone(),
+        protocol,
+        source,
+    };
+    // Bound to the ethertype from the start, so the kernel queues nothing else on it.
+    let socket = Socket::new(
+        Domain::PACKET,
+        Type::RAW,
+        Some(Protocol::from(i32::from(ethertype.to_be()))),
+    )
+    .map_err(err)?;
+    socket.attach_filter(program).map_err(err)?;
+    let config = datalink::Config {
+        channel_type: ChannelType::Layer3(ethertype),
+        socket_fd: Some(socket.into_raw_fd()),
+        promiscuous: false,
+        read_timeout: Some(READ_TIMEOUT),
+        write_timeout: Some(Duration::from_millis(100)),
+        ..Default::default()
+    };
+    match datalink::channel(iface, config).map_err(err)? {
+        Channel::Ethernet(tx, rx) => Ok((tx, rx)),
+        _ => Err(err(std::io::Error::other("not an Ethernet channel"))),
+    }
+}
+
+impl Link {
+    /// Opens the sockets of `iface`.
+    pub fn open(iface: &LocalInterface) -> Result<(Link, Receivers), LinkError> {
+        let (arp_tx, arp_rx) = open(&iface.pnet, "ARP", ETHERTYPE_ARP, &filter::arp())?;
+        let has_v6 = iface.nets.iter().any(|n| matches!(n, IpNet::V6(_)));
+        let (ndp, ndp_rx) = if has_v6 {
+            let (tx, rx) = open(&iface.pnet, "NDP", ETHERTYPE_IPV6, &filter::ndp())?;
+            (Some(Mutex::new(tx)), Some(rx))
+        } else {
+            (None, None)
+        };
+        let link = Link {
+            name: iface.name.clone(),
+            index: iface.pnet.index,
+            mac: iface.mac,
+            nets: RwLock::new((Vec::new(), Vec::new())),
+            arp: Mutex::new(arp_tx),
+            ndp,
+            stop: AtomicBool::new(false),
+        };
+        link.set_nets(&iface.nets);
+        Ok((
+            link,
+            Receivers {
+                arp: arp_rx,
+                ndp: ndp_rx,
+            },
+        ))
+    }
+
+    /// Records the interface's current networks (addresses may change while it is up).
+    pub fn set_nets(&self, nets: &[IpNet]) {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for net in nets {
+            match net {
+                IpNet::V4(n) => v4.push(*n),
+                IpNet::V6(n) => v6.push(*n),
+            }
+        }
+        if let Ok(mut guard) = self.nets.write() {
+            *guard = (v4, v6);
+        }
+    }
+
+    /// The interface's networks, IPv4 and IPv6.
+    pub fn nets(&self) -> (Vec<Ipv4Net>, Vec<Ipv6Net>) {
+        self.nets.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Sends an ARP frame; false if it could not be sent.
+    pub fn send_arp(&self, frame: &[u8]) -> bool {
+        send(&self.arp, frame)
+    }
+
+    /// Sends an NDP frame; false if it could not be sent or the link has no IPv6.
+    pub fn send_ndp(&self, frame: &[u8]) -> bool {
+        self.ndp.as_ref().is_some_and(|s| send(s, frame))
+    }
+
+    /// Asks the responder threads to end (within one read timeout).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Whether the responder threads should end.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+fn send(sender: &Sender, frame: &[u8]) -> bool {
+    let Ok(mut tx) = sender.lock() else {
+        return false;
+    };
+    matches!(tx.send_to(frame, None), Some(Ok(())))
+}

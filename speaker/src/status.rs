@@ -1,0 +1,243 @@
+//! The `ferrolb.io/Announced` condition on Services and the `NodeAssigned` events.
+//!
+//! Every speaker writes with the same field manager, so whichever speaker owns an address now
+//! replaces what the previous owner wrote. A speaker writes only the Services it is
+//! responsible for (see [`desired`]) and only when the condition would change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrolb_crds::conditions::{SERVICE_ANNOUNCED, announced};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client, Resource};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::election::NodeName;
+use crate::metrics::{Metrics, ReasonLabels};
+use crate::view::plan::Plan;
+use crate::view::store::Stores;
+use crate::wire::Conflict;
+
+/// The field manager every speaker writes with.
+pub const FIELD_MANAGER: &str = "ferrolb-speaker";
+/// The event reason when a node starts announcing a Service's addresses.
+pub const NODE_ASSIGNED: &str = "NodeAssigned";
+/// A write is not repeated within this time while the cache catches up with it.
+const REWRITE_AFTER: Duration = Duration::from_secs(5);
+
+/// What one Service's condition should say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// The Service's namespace.
+    pub namespace: String,
+    /// The Service's name.
+    pub name: String,
+    /// Whether every address is announced.
+    pub announced: bool,
+    /// A reason from [`announced`].
+    pub reason: String,
+    /// The sentence shown to users.
+    pub message: String,
+}
+
+/// The conditions this speaker (`me`) is responsible for: a Service's condition is written by
+/// the owner of its first announced address or, when nobody announces any, by `fallback` (the
+/// first live speaker by name). `services` maps `namespace/name` to its addresses in order;
+/// `conflicts` are the addresses this node owns but found in use by another host.
+pub fn desired(
+    me: &NodeName,
+    fallback: Option<&NodeName>,
+    services: &BTreeMap<String, Vec<IpAddr>>,
+    plan: &Plan,
+    conflicts: &BTreeMap<IpAddr, (Conflict, String)>,
+) -> Vec<Desired> {
+    let mut out = Vec::new();
+    for (key, ips) in services {
+        let assigned: Vec<(IpAddr, &crate::view::plan::Assignment)> = ips
+            .iter()
+            .filter_map(|ip| plan.get(ip).map(|a| (*ip, a)))
+            .collect();
+        if assigned.is_empty() {
+            continue;
+        }
+        let writer = assigned
+            .iter()
+            .find_map(|(_, a)| a.owner.as_ref())
+            .or(fallback);
+        if writer != Some(me) {
+            continue;
+        }
+        let mut failure: Option<(String, String)> = None;
+        let mut parts = Vec::new();
+        for (ip, a) in &assigned {
+            match (&a.owner, conflicts.get(ip)) {
+                (Some(owner), Some((c, iface))) if owner == me => {
+                    failure.get_or_insert((
+                        announced::ADDRESS_CONFLICT.to_owned(),
+                        format!(
+                            "{ip} is in use by another host (MAC {}) seen on {owner} interface {iface}; not announced",
+                            c.mac
+                        ),
+                    ));
+                }
+                (Some(owner), _) => parts.push(format!(
+                    "{ip} announced by node {owner} on interface {}",
+                    a.interface.as_deref().unwrap_or("unknown")
+                )),
+                (None, _) => {
+                    failure.get_or_insert((a.reason.to_owned(), format!("{ip}: {}", a.message)));
+                }
+            }
+        }
+        let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+        let (announced, reason, message) = match failure {
+            Some((reason, message)) => (false, reason, message),
+            None if parts.len() == 1 => (
+                true,
+                announced::ANNOUNCED.to_owned(),
+                parts[0]
+                    .split_once(' ')
+                    .map_or(parts[0].clone(), |(_, rest)| rest.to_owned()),
+            ),
+            None => (true, announced::ANNOUNCED.to_owned(), parts.join("; ")),
+        };
+        out.push(Desired {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            announced,
+            reason,
+            message,
+        });
+    }
+    out
+}
+
+fn status_word(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+/// The speaker's condition as the Service carries it now.
+pub fn current(svc: &Service) -> Option<&Condition> {
+    svc.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == SERVICE_ANNOUNCED)
+}
+
+/// Whether the Service already says `d` (timestamps aside).
+pub fn is_current(svc: &Service, d: &Desired) -> bool {
+    current(svc).is_some_and(|c| {
+        c.status == status_word(d.announced) && c.reason == d.reason && c.message == d.message
+    })
+}
+
+/// The server-side-apply body; the transition time is kept while the status is unchanged.
+pub fn apply_body(svc: &Service, d: &Desired, now: Timestamp) -> Value {
+    let status = status_word(d.announced);
+    let since = current(svc)
+        .filter(|c| c.status == status)
+        .map_or(Time(now), |c| c.last_transition_time.clone());
+    let condition = Condition {
+        type_: SERVICE_ANNOUNCED.to_owned(),
+        status: status.to_owned(),
+        reason: d.reason.clone(),
+        message: d.message.clone(),
+        last_transition_time: since,
+        observed_generation: svc.metadata.generation,
+    };
+    json!({"apiVersion": "v1", "kind": "Service", "status": {"conditions": [condition]}})
+}
+
+/// Writes the desired conditions as they change, until the sender is dropped.
+pub async fn write_loop(
+    client: Client,
+    stores: Stores,
+    node: NodeName,
+    mut desired: watch::Receiver<Vec<Desired>>,
+    metrics: Arc<Metrics>,
+) {
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance: Some(node.to_string()),
+        },
+    );
+    let mut written: HashMap<(String, String), (Desired, Instant)> = HashMap::new();
+    let mut retry = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            changed = desired.changed() => if changed.is_err() { return },
+            _ = retry.tick() => {}
+        }
+        let wanted = desired.borrow_and_update().clone();
+        for d in wanted {
+            let Some(svc) = stores.service(&d.namespace, &d.name) else {
+                continue;
+            };
+            if is_current(&svc, &d) {
+                continue;
+            }
+            let id = (d.namespace.clone(), d.name.clone());
+            if written
+                .get(&id)
+                .is_some_and(|(w, at)| *w == d && at.elapsed() < REWRITE_AFTER)
+            {
+                continue;
+            }
+            let outcome = write(&client, &recorder, &svc, &d).await;
+            metrics
+                .status_writes
+                .get_or_create(&ReasonLabels {
+                    reason: outcome.to_owned(),
+                })
+                .inc();
+            if outcome == "ok" {
+                written.insert(id, (d, Instant::now()));
+            }
+        }
+    }
+}
+
+async fn write(client: &Client, recorder: &Recorder, svc: &Service, d: &Desired) -> &'static str {
+    let key = format!("{}/{}", d.namespace, d.name);
+    let api: Api<Service> = Api::namespaced(client.clone(), &d.namespace);
+    let body = apply_body(svc, d, Timestamp::now());
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    if let Err(e) = api
+        .patch_status(&d.name, &params, &Patch::Apply(body))
+        .await
+    {
+        tracing::warn!(service = %key, error = %e, "writing the Announced condition failed");
+        return "error";
+    }
+    tracing::info!(service = %key, announced = d.announced, reason = %d.reason, message = %d.message, "Announced condition updated");
+    let event = Event {
+        type_: if d.announced {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        },
+        reason: if d.announced {
+            NODE_ASSIGNED.to_owned()
+        } else {
+            d.reason.clone()
+        },
+        note: Some(d.message.clone()),
+        action: "Announce".to_owned(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &svc.object_ref(&())).await {
+        tracing::debug!(service = %key, error = %e, "event not recorded");
+    }
+    "ok"
+}

@@ -1,0 +1,336 @@
+//! The membership group at the edge: foca driven over a UDP socket, with every datagram sealed
+//! by the group's key.
+//!
+//! Besides SWIM itself, each speaker periodically sends its members a small [`PeerReport`]
+//! (its interfaces and their networks and MACs, authenticated like SWIM): every speaker then
+//! knows which nodes have a usable interface for an address, so all compute the same election,
+//! and it can tell a frame sent by another speaker from one sent by a foreign host.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use foca::{AccumulatingRuntime, Foca, NoCustomBroadcast, OwnedNotification, PostcardCodec, Timer};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::election::NodeName;
+use crate::membership::SpeakerId;
+use crate::membership::config::swim_config;
+use crate::membership::envelope::{AuthKey, MAX_DATAGRAM_LEN, MAX_PAYLOAD_LEN, open, seal};
+use crate::metrics::{Metrics, ReasonLabels};
+
+/// First payload byte of a SWIM datagram.
+const KIND_SWIM: u8 = 0;
+/// First payload byte of a [`PeerReport`] datagram.
+const KIND_REPORT: u8 = 1;
+/// How often a speaker re-announces itself to its seeds while alone, and sends its report.
+const REPORT_PERIOD: Duration = Duration::from_millis(500);
+
+type Swim = Foca<SpeakerId, PostcardCodec, StdRng, NoCustomBroadcast>;
+
+/// What a speaker tells its peers about its node's interfaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerReport {
+    /// The node.
+    pub node: NodeName,
+    /// Interfaces that are up, by name, with their networks (`192.168.100.11/24`).
+    pub interfaces: BTreeMap<String, Vec<ipnet::IpNet>>,
+    /// The hardware addresses of those interfaces (`02:00:..`).
+    pub macs: BTreeSet<String>,
+}
+
+/// The group as this speaker sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupView {
+    /// Other speakers alive in the group.
+    pub members: BTreeSet<NodeName>,
+    /// This speaker has been accepted into the group at least once since it started.
+    pub joined: bool,
+    /// The last report of each member.
+    pub reports: BTreeMap<NodeName, PeerReport>,
+}
+
+/// Why the membership socket could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SwimError {
+    /// Binding the UDP socket failed.
+    #[error("binding the membership socket on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A handle on the running membership task.
+#[derive(Debug, Clone)]
+pub struct Group {
+    view: watch::Receiver<GroupView>,
+    leave: mpsc::Sender<oneshot::Sender<()>>,
+}
+
+impl Group {
+    /// The current view; `changed()` on the receiver wakes on every change.
+    pub fn view(&self) -> watch::Receiver<GroupView> {
+        self.view.clone()
+    }
+
+    /// Leaves the group: peers are told this speaker is down. Returns once the news is sent.
+    pub async fn leave(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.leave.send(tx).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), rx).await;
+        }
+    }
+}
+
+/// Where to find the other speakers and what to tell them.
+#[derive(Debug)]
+pub struct SwimSetup {
+    /// This speaker's node.
+    pub node: NodeName,
+    /// The address to bind (the node's InternalIP and the membership port).
+    pub bind: SocketAddr,
+    /// The group's key.
+    pub key: AuthKey,
+    /// The other nodes and their membership addresses, kept current from Node objects.
+    pub seeds: watch::Receiver<BTreeMap<NodeName, SocketAddr>>,
+    /// This node's report, kept current from its interfaces.
+    pub report: watch::Receiver<PeerReport>,
+}
+
+/// Binds the socket and starts the membership task.
+pub async fn start(setup: SwimSetup, metrics: Arc<Metrics>) -> Result<Group, SwimError> {
+    let socket = UdpSocket::bind(setup.bind)
+        .await
+        .map_err(|source| SwimError::Bind {
+            addr: setup.bind,
+            source,
+        })?;
+    let generation = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let identity = SpeakerId::new(setup.node.clone(), setup.bind, generation);
+    let size = NonZeroU32::new(u32::try_from(setup.seeds.borrow().len() + 1).unwrap_or(u32::MAX))
+        .unwrap_or(NonZeroU32::MIN);
+    let mut config = swim_config(size);
+    // One payload byte says whether a datagram is SWIM or a report.
+    config.max_packet_size =
+        NonZeroUsize::new(MAX_PAYLOAD_LEN - 1).unwrap_or(config.max_packet_size);
+    let rng = StdRng::seed_from_u64(generation ^ u64::from(std::process::id()));
+    let swim = Foca::new(identity, config, rng, PostcardCodec);
+    let (view_tx, view_rx) = watch::channel(GroupView::default());
+    let (leave_tx, leave_rx) = mpsc::channel(1);
+    let driver = Driver {
+        swim,
+        runtime: AccumulatingRuntime::new(),
+        socket,
+        key: setup.key,
+        seeds: setup.seeds,
+        report: setup.report,
+        view: view_tx,
+        state: GroupView::default(),
+        metrics,
+        left: false,
+    };
+    tokio::spawn(driver.run(leave_rx));
+    Ok(Group {
+        view: view_rx,
+        leave: leave_tx,
+    })
+}
+
+struct Driver {
+    swim: Swim,
+    runtime: AccumulatingRuntime<SpeakerId>,
+    socket: UdpSocket,
+    key: AuthKey,
+    seeds: watch::Receiver<BTreeMap<NodeName, SocketAddr>>,
+    report: watch::Receiver<PeerReport>,
+    view: watch::Sender<GroupView>,
+    state: GroupView,
+    metrics: Arc<Metrics>,
+    left: bool,
+}
+
+impl Driver {
+    async fn run(mut self, mut leave: mpsc::Receiver<oneshot::Sender<()>>) {
+        let (timer_tx, mut timers) = mpsc::unbounded_channel::<Timer<SpeakerId>>();
+        let mut tick = tokio::time::interval(REPORT_PERIOD);
+        let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
+        self.announce_to_seeds();
+        loop {
+            tokio::select! {
+                received = self.socket.recv_from(&mut buf) => match received {
+                    Ok((len, from)) => self.receive(&buf[..len], from),
+                    Err(e) => tracing::debug!(error = %e, "membership socket receive failed"),
+                },
+                Some(timer) = timers.recv() => {
+                    if !self.left {
+                        let _ = self.swim.handle_timer(timer, &mut self.runtime);
+                    }
+                }
+                _ = tick.tick() => {
+                    if !self.left {
+                        if self.swim.num_members() == 0 {
+                            self.announce_to_seeds();
+                        }
+                        self.send_report().await;
+                    }
+                }
+                reply = leave.recv() => {
+                    let Some(reply) = reply else { return };
+                    if !self.left {
+                        self.left = true;
+                        let _ = self.swim.leave_cluster(&mut self.runtime);
+                        self.flush(&timer_tx).await;
+                    }
+                    let _ = reply.send(());
+                    continue;
+                }
+            }
+            self.flush(&timer_tx).await;
+        }
+    }
+
+    fn announce_to_seeds(&mut self) {
+        let seeds: Vec<(NodeName, SocketAddr)> = self
+            .seeds
+            .borrow()
+            .iter()
+            .map(|(n, a)| (n.clone(), *a))
+            .collect();
+        for (node, addr) in seeds {
+            if node != self.swim.identity().node {
+                // The generation is unknown; SWIM accepts an announce for any identity of
+                // the receiver's node.
+                let _ = self
+                    .swim
+                    .announce(SpeakerId::new(node, addr, 0), &mut self.runtime);
+            }
+        }
+    }
+
+    fn receive(&mut self, datagram: &[u8], from: SocketAddr) {
+        let payload = match open(&self.key, datagram) {
+            Ok(payload) => payload,
+            Err(e) => {
+                self.bad(e.label());
+                tracing::debug!(%from, error = %e, "membership datagram refused");
+                return;
+            }
+        };
+        match payload.split_first() {
+            Some((&KIND_SWIM, data)) if !self.left => {
+                if let Err(e) = self.swim.handle_data(data, &mut self.runtime) {
+                    tracing::trace!(%from, error = %e, "SWIM ignored a datagram");
+                }
+            }
+            Some((&KIND_REPORT, data)) => match serde_json::from_slice::<PeerReport>(data) {
+                Ok(report) => {
+                    self.state.reports.insert(report.node.clone(), report);
+                }
+                Err(_) => self.bad("malformed_report"),
+            },
+            Some((&KIND_SWIM, _)) => {}
+            _ => self.bad("unknown_kind"),
+        }
+    }
+
+    fn bad(&self, reason: &str) {
+        self.metrics
+            .bad_membership_messages
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    async fn send_report(&mut self) {
+        let Ok(body) = serde_json::to_vec(&*self.report.borrow()) else {
+            return;
+        };
+        let mut payload = Vec::with_capacity(body.len() + 1);
+        payload.push(KIND_REPORT);
+        payload.extend_from_slice(&body);
+        let Ok(datagram) = seal(&self.key, &payload) else {
+            tracing::warn!(len = payload.len(), "interface report too large to send");
+            return;
+        };
+        let targets: Vec<SocketAddr> = self.swim.iter_members().map(|m| m.id().addr).collect();
+        for addr in targets {
+            let _ = self.socket.send_to(&datagram, addr).await;
+        }
+    }
+
+    async fn flush(&mut self, timers: &mpsc::UnboundedSender<Timer<SpeakerId>>) {
+        while let Some((to, data)) = self.runtime.to_send() {
+            let mut payload = Vec::with_capacity(data.len() + 1);
+            payload.push(KIND_SWIM);
+            payload.extend_from_slice(&data);
+            match seal(&self.key, &payload) {
+                Ok(datagram) => {
+                    let _ = self.socket.send_to(&datagram, to.addr).await;
+                }
+                Err(e) => tracing::warn!(to = %to.node, error = %e, "membership datagram not sent"),
+            }
+        }
+        while let Some((after, timer)) = self.runtime.to_schedule() {
+            let tx = timers.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = tx.send(timer);
+            });
+        }
+        while let Some(notification) = self.runtime.to_notify() {
+            match notification {
+                OwnedNotification::Active => {
+                    if !self.state.joined {
+                        tracing::info!("joined the membership group");
+                    }
+                    self.state.joined = true;
+                }
+                OwnedNotification::MemberUp(id) => {
+                    tracing::info!(node = %id.node, "speaker up");
+                }
+                OwnedNotification::MemberDown(id) => {
+                    tracing::info!(node = %id.node, "speaker down");
+                }
+                OwnedNotification::Rejoin(id) => {
+                    tracing::warn!(
+                        generation = id.generation,
+                        "declared down by the group; rejoined"
+                    );
+                }
+                _ => {}
+            }
+        }
+        let members: BTreeSet<NodeName> = self
+            .swim
+            .iter_members()
+            .map(|m| m.id().node.clone())
+            .collect();
+        self.state.reports.retain(|node, _| members.contains(node));
+        self.state.members = members;
+        self.metrics
+            .members_alive
+            .set(i64::try_from(self.state.members.len() + 1).unwrap_or(i64::MAX));
+        let state = &self.state;
+        self.view.send_if_modified(|v| {
+            if v == state {
+                false
+            } else {
+                *v = state.clone();
+                true
+            }
+        });
+    }
+}

@@ -1,0 +1,226 @@
+//! One election per address: who announces it, on which interface, or why nobody does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ferrolb_crds::conditions::announced;
+use ferrolb_crds::{IPAddressPool, L2Advertisement};
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::ResourceExt;
+
+use super::objects::{
+    advertises, ingress_ips, is_local, pool_of, ready_nodes, selects_node, served, service_key,
+};
+use crate::election::{Election, Ineligible, Labels, NodeName, NodeState, Requirements};
+use crate::swim::PeerReport;
+
+/// The objects the plan is computed from.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every Service.
+    pub services: Vec<Arc<Service>>,
+    /// Every EndpointSlice.
+    pub slices: Vec<Arc<EndpointSlice>>,
+    /// Every Node.
+    pub nodes: Vec<Arc<Node>>,
+    /// Every IPAddressPool.
+    pub pools: Vec<Arc<IPAddressPool>>,
+    /// Every L2Advertisement.
+    pub ads: Vec<Arc<L2Advertisement>>,
+}
+
+/// Who is alive and what their interfaces are.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness<'a> {
+    /// Speakers alive in the group, this one included when it takes part.
+    pub alive: &'a BTreeSet<NodeName>,
+    /// The interfaces each speaker reported (this one's included).
+    pub reports: &'a BTreeMap<NodeName, PeerReport>,
+}
+
+/// The outcome for one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The Services (`namespace/name`) that hold the address.
+    pub services: Vec<String>,
+    /// The node that announces it.
+    pub owner: Option<NodeName>,
+    /// The owner's interface that answers, when its report is known.
+    pub interface: Option<String>,
+    /// A reason of `ferrolb.io/Announced`.
+    pub reason: &'static str,
+    /// Why, in words, when nobody announces.
+    pub message: String,
+}
+
+/// The assignment of every address held by a Service ferrolb serves.
+pub type Plan = BTreeMap<IpAddr, Assignment>;
+
+/// The interface `node` would answer on for `ip` under the advertisements that select it, or
+/// `None` if it has none. Interfaces listed by an advertisement come first; without a list the
+/// first interface (by name) whose subnet contains the address.
+pub fn interface_for(report: &PeerReport, ip: IpAddr, ads: &[&L2Advertisement]) -> Option<String> {
+    let subnet_rule = ads.iter().any(|a| a.spec.interfaces.is_empty());
+    if subnet_rule {
+        let on_link = report
+            .interfaces
+            .iter()
+            .find(|(_, nets)| nets.iter().any(|n| n.contains(&ip)))
+            .map(|(name, _)| name.clone());
+        if on_link.is_some() {
+            return on_link;
+        }
+    }
+    let listed: BTreeSet<&String> = ads.iter().flat_map(|a| a.spec.interfaces.iter()).collect();
+    listed
+        .into_iter()
+        .find(|name| report.interfaces.contains_key(*name))
+        .cloned()
+}
+
+struct Needs<'a> {
+    ip: IpAddr,
+    ads: Vec<&'a L2Advertisement>,
+    labels: &'a BTreeMap<NodeName, Labels>,
+    reports: &'a BTreeMap<NodeName, PeerReport>,
+    ready: Option<BTreeSet<NodeName>>,
+}
+
+impl Needs<'_> {
+    fn ads_for(&self, node: &NodeName) -> Vec<&L2Advertisement> {
+        let empty = Labels::new();
+        let labels = self.labels.get(node).unwrap_or(&empty);
+        self.ads
+            .iter()
+            .copied()
+            .filter(|a| selects_node(a, labels))
+            .collect()
+    }
+
+    fn interface(&self, node: &NodeName) -> Option<String> {
+        let report = self.reports.get(node)?;
+        interface_for(report, self.ip, &self.ads_for(node))
+    }
+}
+
+impl Requirements for Needs<'_> {
+    fn selects(&self, _node: &NodeName, labels: &Labels) -> bool {
+        self.ads.iter().any(|a| selects_node(a, labels))
+    }
+
+    fn has_usable_interface(&self, node: &NodeName) -> bool {
+        // A speaker whose report has not arrived yet is given the benefit of the doubt: its
+        // report follows within a second and every speaker then agrees again.
+        !self.reports.contains_key(node) || self.interface(node).is_some()
+    }
+
+    fn has_ready_endpoint(&self, node: &NodeName) -> bool {
+        self.ready.as_ref().is_none_or(|r| r.contains(node))
+    }
+}
+
+fn unannounced(services: Vec<String>, reason: &'static str, message: String) -> Assignment {
+    Assignment {
+        services,
+        owner: None,
+        interface: None,
+        reason,
+        message,
+    }
+}
+
+/// Computes the assignment of every address of every Service ferrolb serves.
+pub fn plan(snapshot: &Snapshot, class: Option<&str>, live: Liveness<'_>) -> Plan {
+    let labels: BTreeMap<NodeName, Labels> = snapshot
+        .nodes
+        .iter()
+        .map(|n| (NodeName::from(n.name_any()), n.labels().clone()))
+        .collect();
+    let election: Election = labels
+        .iter()
+        .map(|(name, labels)| {
+            let state = NodeState {
+                alive: live.alive.contains(name),
+                labels: labels.clone(),
+            };
+            (name.clone(), state)
+        })
+        .collect();
+    let mut holders: BTreeMap<IpAddr, Vec<&Service>> = BTreeMap::new();
+    for svc in &snapshot.services {
+        if served(svc, class) {
+            for ip in ingress_ips(svc) {
+                holders.entry(ip).or_default().push(svc);
+            }
+        }
+    }
+    let pools: Vec<&IPAddressPool> = snapshot.pools.iter().map(|p| &**p).collect();
+    holders
+        .into_iter()
+        .map(|(ip, services)| {
+            let keys: Vec<String> = services.iter().map(|s| service_key(s)).collect();
+            let Some(pool) = pool_of(&pools, ip) else {
+                let message = format!("{ip} is in no IPAddressPool");
+                return (
+                    ip,
+                    unannounced(keys, announced::NO_MATCHING_ADVERTISEMENT, message),
+                );
+            };
+            let ads: Vec<&L2Advertisement> = snapshot
+                .ads
+                .iter()
+                .map(|a| &**a)
+                .filter(|a| advertises(a, pool))
+                .collect();
+            if ads.is_empty() {
+                let message = format!(
+                    "no L2Advertisement selects pool {} (of {ip})",
+                    pool.name_any()
+                );
+                return (
+                    ip,
+                    unannounced(keys, announced::NO_MATCHING_ADVERTISEMENT, message),
+                );
+            }
+            // With several Services sharing the address, a Local one needs its endpoints.
+            let ready = services
+                .iter()
+                .filter(|s| is_local(s))
+                .fold(None, |acc, s| {
+                    let nodes = ready_nodes(s, snapshot.slices.iter().map(|e| &**e));
+                    Some(match acc {
+                        None => nodes,
+                        Some(prev) => &prev & &nodes,
+                    })
+                });
+            let needs = Needs {
+                ip,
+                ads,
+                labels: &labels,
+                reports: live.reports,
+                ready,
+            };
+            let outcome = election.decide(ip, &needs);
+            let assignment = match outcome.owner() {
+                Some(owner) => Assignment {
+                    services: keys,
+                    owner: Some(owner.clone()),
+                    interface: needs.interface(owner),
+                    reason: announced::ANNOUNCED,
+                    message: outcome.explain(),
+                },
+                None => {
+                    let reason = if outcome.reason() == Ineligible::NoReadyEndpoint.label() {
+                        announced::NO_READY_ENDPOINT
+                    } else {
+                        announced::NO_ELIGIBLE_NODE
+                    };
+                    unannounced(keys, reason, outcome.explain())
+                }
+            };
+            (ip, assignment)
+        })
+        .collect()
+}
