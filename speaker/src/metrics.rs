@@ -1,6 +1,8 @@
 //! Prometheus metrics of the speaker, served on `/metrics`.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use std::fmt::Write;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -9,12 +11,21 @@ use prometheus_client::registry::Registry;
 use crate::wire::DropReason;
 
 /// The neighbour protocol a frame belongs to, as a label value.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Protocol {
     /// ARP (IPv4).
     Arp,
     /// NDP (IPv6).
     Ndp,
+}
+
+impl EncodeLabelValue for Protocol {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        encoder.write_str(match self {
+            Protocol::Arp => "arp",
+            Protocol::Ndp => "ndp",
+        })
+    }
 }
 
 /// Labels of the per-protocol counters.

@@ -140,6 +140,7 @@ pub async fn start(setup: SwimSetup, metrics: Arc<Metrics>) -> Result<Group, Swi
         state: GroupView::default(),
         metrics,
         left: false,
+        report_due: false,
     };
     tokio::spawn(driver.run(leave_rx));
     Ok(Group {
@@ -159,6 +160,8 @@ struct Driver {
     state: GroupView,
     metrics: Arc<Metrics>,
     left: bool,
+    /// A member came up: send it this node's report now rather than at the next tick.
+    report_due: bool,
 }
 
 impl Driver {
@@ -198,6 +201,9 @@ impl Driver {
                 }
             }
             self.flush(&timer_tx).await;
+            if std::mem::take(&mut self.report_due) {
+                self.send_report().await;
+            }
         }
     }
 
@@ -300,6 +306,7 @@ impl Driver {
                 }
                 OwnedNotification::MemberUp(id) => {
                     tracing::info!(node = %id.node, "speaker up");
+                    self.report_due = true;
                 }
                 OwnedNotification::MemberDown(id) => {
                     tracing::info!(node = %id.node, "speaker down");

@@ -19,6 +19,10 @@ use crate::wire::{Conflict, MacAddr};
 
 /// A conflicting address is probed again after this long.
 pub const CONFLICT_RETRY: Duration = Duration::from_secs(30);
+/// A claim from an unknown MAC is confirmed as a conflict only if it is still unknown after
+/// this long: a speaker that just joined may claim an address before its report (with its
+/// MACs) arrives.
+pub const CONFIRM_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
@@ -31,6 +35,8 @@ enum Phase {
 struct Owned {
     interface: String,
     phase: Phase,
+    /// The probe is over (it may still wait for a suspected conflict to be judged).
+    probed: bool,
     /// Keeps the solicited-node group joined while the address is announced (IPv6).
     _group: Option<std::net::UdpSocket>,
 }
@@ -40,6 +46,8 @@ pub struct Addresses {
     me: NodeName,
     owned: BTreeMap<IpAddr, Owned>,
     conflicts: BTreeMap<IpAddr, (Conflict, String)>,
+    suspected: BTreeMap<IpAddr, (Conflict, String, Instant)>,
+    peer_macs: BTreeSet<MacAddr>,
     table: SharedTable,
     metrics: Arc<Metrics>,
     probe_done: UnboundedSender<IpAddr>,
@@ -63,6 +71,8 @@ impl Addresses {
             me,
             owned: BTreeMap::new(),
             conflicts: BTreeMap::new(),
+            suspected: BTreeMap::new(),
+            peer_macs: BTreeSet::new(),
             table,
             metrics,
             probe_done,
@@ -75,10 +85,33 @@ impl Addresses {
     }
 
     /// Tells the responders which MACs belong to other speakers.
-    pub fn set_peer_macs(&self, macs: BTreeSet<MacAddr>) {
+    pub fn set_peer_macs(&mut self, macs: BTreeSet<MacAddr>) {
         if let Ok(mut t) = self.table.write() {
             if t.peer_macs != macs {
-                t.peer_macs = macs;
+                t.peer_macs = macs.clone();
+            }
+        }
+        self.peer_macs = macs;
+    }
+
+    /// Judges suspected conflicts: dismissed once the MAC turns out to be a speaker's,
+    /// confirmed once it stayed unknown for [`CONFIRM_AFTER`].
+    fn judge(&mut self, links: &Links) {
+        let now = Instant::now();
+        let suspected = std::mem::take(&mut self.suspected);
+        for (ip, (conflict, interface, since)) in suspected {
+            if self.peer_macs.contains(&conflict.mac) || !self.owned.contains_key(&ip) {
+                let probed = self
+                    .owned
+                    .get(&ip)
+                    .is_some_and(|o| o.phase == Phase::Probing && o.probed);
+                if probed {
+                    self.probe_done(ip, links);
+                }
+            } else if now - since >= CONFIRM_AFTER {
+                self.confirm(interface, conflict);
+            } else {
+                self.suspected.insert(ip, (conflict, interface, since));
             }
         }
     }
@@ -101,6 +134,7 @@ impl Addresses {
         for ip in gone {
             self.release(ip);
         }
+        self.judge(links);
         let now = Instant::now();
         let expired: Vec<IpAddr> = self
             .owned
@@ -139,6 +173,7 @@ impl Addresses {
                     } else {
                         Phase::Announced
                     },
+                    probed: !probe,
                     _group: group,
                 },
             );
@@ -186,6 +221,7 @@ impl Addresses {
             tracing::info!(%ip, interface = %o.interface, "no longer announcing");
         }
         self.conflicts.remove(&ip);
+        self.suspected.remove(&ip);
         if let Ok(mut t) = self.table.write() {
             t.owned.remove(&ip);
             t.probing.remove(&ip);
@@ -200,6 +236,10 @@ impl Addresses {
         if o.phase != Phase::Probing {
             return;
         }
+        o.probed = true;
+        if self.suspected.contains_key(&ip) {
+            return;
+        }
         o.phase = Phase::Announced;
         let interface = o.interface.clone();
         match links.get(&interface) {
@@ -208,8 +248,18 @@ impl Addresses {
         }
     }
 
-    /// Another host claims an owned address: stop announcing it and remember why.
+    /// A host claims an owned address: unless it is a known speaker, suspect a conflict.
     pub fn conflict(&mut self, interface: String, conflict: Conflict) {
+        if self.peer_macs.contains(&conflict.mac) || !self.owned.contains_key(&conflict.ip) {
+            return;
+        }
+        self.suspected
+            .entry(conflict.ip)
+            .or_insert((conflict, interface, Instant::now()));
+    }
+
+    /// Another host uses an owned address: stop announcing it and remember why.
+    fn confirm(&mut self, interface: String, conflict: Conflict) {
         let Some(o) = self.owned.get_mut(&conflict.ip) else {
             return;
         };
