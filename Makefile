@@ -29,14 +29,15 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 shellcheck:
-	shellcheck tests/lab/*.sh tests/*.sh .ci/run
+	shellcheck tests/lab/*.sh tests/*.sh tests/kind/*.sh .ci/run
 
 unit:
 	$(CARGO) test --workspace --lib --bins
 
 ## crds: regenerate the committed CRD YAML from the Rust types
 crds:
-	FERROLB_UPDATE_CRDS=1 $(CARGO) test -p ferrolb-crds --test crd_drift
+	FERROLB_UPDATE_CRDS=1 $(CARGO) test -p ferrolb-crds --test crd_yaml
+	FERROLB_UPDATE_CRDS=1 $(CARGO) test -p ferrolb-tests --test helm chart_crds
 
 ## demo: the main job, in a fresh lab, torn down at the end
 demo: deps build

@@ -5,9 +5,15 @@
 //! decisions back. This crate never touches the network data path.
 
 pub mod allocator;
+pub mod config;
+pub mod context;
 pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod migrate;
+pub mod pool_status;
+pub mod pools;
+pub mod reconcile;
+pub mod run;
 pub mod status;
 pub mod telemetry;

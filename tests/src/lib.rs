@@ -5,6 +5,7 @@
 //! It must not fake anything the lab provides: every test that uses it talks to the real API
 //! server and to real sockets in the lab's namespaces.
 
+pub mod objects;
 mod process;
 mod wait;
 
@@ -293,6 +294,28 @@ impl Lab {
             "crd/l2advertisements.ferrolb.io",
         ]))?;
         Ok(())
+    }
+
+    /// Starts a ferrolb controller in the control-plane namespace with the in-lab admin
+    /// kubeconfig; `args` are extra flags (leader election is off unless they turn it on).
+    pub fn start_controller(&self, tag: &str, args: &[&str]) -> Result<LabProcess, LabError> {
+        let bin = workspace_bin("ferrolb-controller");
+        let bin = bin.to_string_lossy();
+        let mut argv = vec![bin.as_ref()];
+        if !args.iter().any(|a| a.starts_with("--leader-elect")) {
+            argv.push("--leader-elect=false");
+        }
+        if !args.iter().any(|a| a.starts_with("--metrics-addr")) {
+            argv.extend(["--metrics-addr", "127.0.0.1:0"]);
+        }
+        argv.extend_from_slice(args);
+        let kubeconfig = self.kubeconfig_inlab.to_string_lossy().into_owned();
+        self.spawn(
+            "cp",
+            tag,
+            &argv,
+            &[("KUBECONFIG", &kubeconfig), ("RUST_LOG", "info")],
+        )
     }
 
     /// The API server's address for clients on the host.

@@ -1,0 +1,77 @@
+//! Shared state of the reconcile loop: caches, the allocator behind one lock, and the gate that
+//! holds every decision back until the initial sync re-reserved what Services already have.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use ferrolb_crds::IPAddressPool;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::Client;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+use tokio::sync::{Mutex, Notify, watch};
+
+use crate::allocator::{Allocator, ServiceKey};
+use crate::metrics::Metrics;
+
+/// The allocator and what the loop remembers next to it.
+#[derive(Debug, Default)]
+pub struct AllocState {
+    /// Every allocation decision goes through this, one at a time.
+    pub allocator: Allocator,
+    /// Services waiting for an address; retried when addresses free up or pools change.
+    pub pending: BTreeSet<ServiceKey>,
+    /// Services whose address an operator removed from every pool by editing a pool: moved on
+    /// their next reconcile. (A deleted or invalid pool never moves anything.)
+    pub must_move: BTreeSet<ServiceKey>,
+    /// Names of the pools applied to the allocator.
+    pub pool_names: BTreeSet<String>,
+    /// Pools whose current spec is invalid, with the reason.
+    pub pool_errors: BTreeMap<String, String>,
+}
+
+/// Everything a reconcile needs.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// All Services (the controller's own cache).
+    pub services: Store<Service>,
+    /// All pools.
+    pub pools: Store<IPAddressPool>,
+    /// All namespaces (for `namespaceSelectors`).
+    pub namespaces: Store<Namespace>,
+    /// The allocator, serialised.
+    pub state: Mutex<AllocState>,
+    /// Becomes true once existing addresses are re-reserved; nothing is decided before.
+    pub synced: watch::Receiver<bool>,
+    /// Publishes events on Services and pools.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The `loadBalancerClass` served besides none.
+    pub class: Option<String>,
+    /// Rings when every Service should be looked at again (a pool changed, an address freed).
+    pub retry_all: Notify,
+    /// Rings when pool statistics may have changed.
+    pub pools_changed: Notify,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("class", &self.class)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Waits until the initial sync is done.
+    pub async fn wait_synced(&self) {
+        let mut rx = self.synced.clone();
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Feeding IPAddressPools to the allocator, and deciding which Services an edit moves.
+//!
+//! An invalid pool keeps its last valid version for the Services that hold its addresses; a
+//! deleted pool leaves its Services where they are (it may be re-created, e.g. by an upgrade).
+//! Only an edit that removes an address from every pool moves the Services holding it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ferrolb_crds::IPAddressPool;
+use kube::ResourceExt;
+use tracing::{info, warn};
+
+use crate::allocator::Pool;
+use crate::context::AllocState;
+
+/// What applying the pools changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PoolChanges {
+    /// Pools added or whose spec changed.
+    pub changed: usize,
+    /// Services that must move because an edit removed their address from every pool.
+    pub to_move: usize,
+}
+
+/// Brings the allocator's pools in line with the current objects.
+pub fn apply(st: &mut AllocState, objects: &[Arc<IPAddressPool>]) -> PoolChanges {
+    let mut changes = PoolChanges::default();
+    let mut seen = BTreeSet::new();
+    let mut edited: Vec<Pool> = Vec::new();
+    for obj in objects {
+        let name = obj.name_any();
+        seen.insert(name.clone());
+        match Pool::from_crd(obj) {
+            Ok(pool) => {
+                st.pool_errors.remove(&name);
+                let previous = st
+                    .allocator
+                    .pool(&name)
+                    .map(|(p, valid)| (p.clone(), valid));
+                if previous
+                    .as_ref()
+                    .is_some_and(|(p, valid)| *valid && *p == pool)
+                {
+                    continue;
+                }
+                changes.changed += 1;
+                if let Some((p, _)) = previous {
+                    edited.push(p);
+                }
+                info!(pool = %name, "pool applied");
+                st.allocator.apply_pool(pool);
+                st.pool_names.insert(name);
+            }
+            Err(e) => {
+                if st.pool_errors.get(&name) != Some(&e.to_string()) {
+                    warn!(pool = %name, error = %e, "invalid pool; its Services keep their addresses");
+                }
+                st.pool_errors.insert(name.clone(), e.to_string());
+                st.allocator.invalidate_pool(&name);
+            }
+        }
+    }
+    let gone: Vec<String> = st
+        .pool_names
+        .iter()
+        .filter(|n| !seen.contains(*n))
+        .cloned()
+        .collect();
+    for name in gone {
+        info!(pool = %name, "pool deleted; its Services keep their addresses");
+        st.allocator.delete_pool(&name);
+        st.pool_names.remove(&name);
+        st.pool_errors.remove(&name);
+    }
+    st.pool_errors.retain(|n, _| seen.contains(n));
+    if !edited.is_empty() {
+        for key in st.allocator.services_outside_all_pools() {
+            let ips = st.allocator.assignment(&key).unwrap_or_default();
+            let removed_by_edit = ips.iter().any(|ip| edited.iter().any(|p| p.contains(*ip)));
+            if removed_by_edit && st.must_move.insert(key.clone()) {
+                info!(service = %key, "its address was removed from every pool; moving it");
+                changes.to_move += 1;
+            }
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allocator::{ServiceClaim, ServiceKey};
+    use ferrolb_crds::IPAddressPoolSpec;
+
+    fn mk_pool(name: &str, addresses: &[&str]) -> Arc<IPAddressPool> {
+        let spec = IPAddressPoolSpec {
+            addresses: addresses.iter().map(|s| (*s).to_owned()).collect(),
+            auto_assign: true,
+            avoid_buggy_ips: false,
+            service_allocation: None,
+        };
+        Arc::new(IPAddressPool::new(name, spec))
+    }
+
+    fn mk_claim(name: &str) -> ServiceClaim {
+        ServiceClaim::new(ServiceKey::new("default", name))
+    }
+
+    fn allocated(st: &mut AllocState, name: &str) -> String {
+        let a = st.allocator.allocate(&mk_claim(name)).expect("allocate");
+        a.ips()[0].to_string()
+    }
+
+    #[test]
+    fn an_edit_removing_an_address_moves_its_service() {
+        let mut st = AllocState::default();
+        apply(
+            &mut st,
+            &[mk_pool("a", &["192.168.100.240-192.168.100.241"])],
+        );
+        assert_eq!(allocated(&mut st, "web"), "192.168.100.240");
+        let c = apply(
+            &mut st,
+            &[mk_pool("a", &["192.168.100.241-192.168.100.242"])],
+        );
+        assert_eq!(c.to_move, 1);
+        assert!(st.must_move.contains(&ServiceKey::new("default", "web")));
+    }
+
+    #[test]
+    fn a_deleted_pool_moves_nothing() {
+        let mut st = AllocState::default();
+        apply(&mut st, &[mk_pool("a", &["192.168.100.240/30"])]);
+        allocated(&mut st, "web");
+        let c = apply(&mut st, &[]);
+        assert_eq!(c.to_move, 0);
+        assert!(st.must_move.is_empty());
+        assert_eq!(
+            st.allocator
+                .assignment(&ServiceKey::new("default", "web"))
+                .map(|v| v.len()),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn an_invalid_pool_moves_nothing_and_is_reported() {
+        let mut st = AllocState::default();
+        apply(&mut st, &[mk_pool("a", &["192.168.100.240/30"])]);
+        allocated(&mut st, "web");
+        let c = apply(&mut st, &[mk_pool("a", &["fd00::20-fd00::10"])]);
+        assert_eq!(c.to_move, 0);
+        assert!(st.pool_errors.contains_key("a"), "{:?}", st.pool_errors);
+        // No new allocations from an invalid pool.
+        assert!(st.allocator.allocate(&mk_claim("other")).is_err());
+    }
+
+    #[test]
+    fn an_unchanged_pool_is_not_reapplied() {
+        let mut st = AllocState::default();
+        let pools = [mk_pool("a", &["192.168.100.240/30"])];
+        assert_eq!(apply(&mut st, &pools).changed, 1);
+        assert_eq!(apply(&mut st, &pools).changed, 0);
+    }
+}

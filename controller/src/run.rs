@@ -1,0 +1,332 @@
+//! Start-up and the main loop: caches, the initial sync that re-reserves existing addresses,
+//! leadership, and the Service controller.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ferrolb_crds::IPAddressPool;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use prometheus_client::registry::Registry;
+use tokio::sync::{Notify, watch};
+use tracing::{error, info, warn};
+
+use crate::allocator::{ServiceClaim, ServiceKey};
+use crate::config::RunArgs;
+use crate::context::{AllocState, Context};
+use crate::http::{self, Health};
+use crate::leader::{self, LeaseConfig};
+use crate::metrics::Metrics;
+use crate::reconcile::{self, is_ours, key_of};
+use crate::{pool_status, pools, status};
+
+/// A stream that yields once per notification (coalescing bursts).
+fn notified(n: Arc<Context>, which: fn(&Context) -> &Notify) -> impl Stream<Item = ()> + Send {
+    futures::stream::unfold(n, move |ctx| async move {
+        which(&ctx).notified().await;
+        Some(((), ctx))
+    })
+}
+
+/// Re-reserves every address already in a Service status, oldest Service first, before anything
+/// new is allocated: a restart never changes an address.
+pub fn reserve_existing(
+    st: &mut AllocState,
+    services: &Store<Service>,
+    namespaces: &Store<Namespace>,
+    class: Option<&str>,
+) {
+    let mut svcs: Vec<_> = services
+        .state()
+        .into_iter()
+        .filter(|s| is_ours(s, class) && !status::current_ips(s).is_empty())
+        .collect();
+    svcs.sort_by(|a, b| {
+        let t = |s: &Service| s.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        t(a).cmp(&t(b)).then_with(|| key_of(a).cmp(&key_of(b)))
+    });
+    let mut kept = 0usize;
+    for svc in svcs {
+        let key = key_of(&svc);
+        let ips = status::current_ips(&svc);
+        let ns_labels = namespaces
+            .get(&reflector::ObjectRef::new(&key.namespace))
+            .map(|n| n.labels().clone())
+            .unwrap_or_default();
+        // A Service whose annotations no longer parse still keeps what it has.
+        let claim = ServiceClaim::from_service(&svc, &ns_labels)
+            .unwrap_or_else(|_| ServiceClaim::new(key.clone()));
+        match st.allocator.assign_existing(&claim, &ips) {
+            Ok(_) => kept += 1,
+            Err(e) => warn!(service = %key, ips = ?ips, error = %e,
+                "cannot keep the address in its status; it will be reassigned"),
+        }
+    }
+    info!(services = kept, "re-reserved existing addresses");
+}
+
+/// What the Service watch tells the release task.
+#[derive(Debug)]
+enum Gone {
+    /// A Service was deleted.
+    Deleted(ServiceKey),
+    /// The watch re-listed: Services deleted meanwhile are not in the store any more.
+    Relisted,
+}
+
+/// Runs the controller until it is stopped or loses leadership.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let client = Client::try_default()
+        .await
+        .context("connecting to the API server")?;
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    let health = Arc::new(Health {
+        registry,
+        ready: AtomicBool::new(false),
+    });
+    let server = tokio::spawn(http::serve(args.metrics_addr, health.clone()));
+
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("ferrolb-controller-{}", std::process::id()));
+
+    let mut leadership = if args.leader_elect {
+        let cfg = LeaseConfig {
+            namespace: args.lease_namespace.clone(),
+            name: args.lease_name.clone(),
+            identity: identity.clone(),
+            duration: Duration::from_secs(args.lease_seconds),
+        };
+        info!(identity = %identity, lease = %format!("{}/{}", cfg.namespace, cfg.name), "waiting for leadership");
+        let l = leader::acquire(client.clone(), &cfg)
+            .await
+            .context("acquiring the leader lease")?;
+        info!(identity = %identity, "became leader");
+        Some(l)
+    } else {
+        None
+    };
+
+    let (pools_store, pools_writer) = reflector::store::<IPAddressPool>();
+    let pool_events = reflector::reflector(
+        pools_writer,
+        watcher(
+            Api::<IPAddressPool>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (ns_store, ns_writer) = reflector::store::<Namespace>();
+    let ns_events = reflector::reflector(
+        ns_writer,
+        watcher(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+
+    // Our own Service reflector, so deletions (which the controller never reconciles) release
+    // their addresses.
+    let (svc_store, svc_writer) = reflector::store::<Service>();
+    let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel::<Gone>();
+    let svc_events = reflector::reflector(
+        svc_writer,
+        watcher(
+            Api::<Service>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .inspect(move |ev| {
+        let _ = match ev {
+            Ok(watcher::Event::Delete(s)) => gone_tx.send(Gone::Deleted(key_of(s))),
+            Ok(watcher::Event::InitDone) => gone_tx.send(Gone::Relisted),
+            _ => Ok(()),
+        };
+    })
+    .touched_objects();
+    let controller = Controller::for_stream(svc_events, svc_store.clone());
+    let (synced_tx, synced_rx) = watch::channel(false);
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        services: svc_store,
+        pools: pools_store.clone(),
+        namespaces: ns_store.clone(),
+        state: Default::default(),
+        synced: synced_rx,
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "ferrolb-controller".into(),
+                instance: Some(identity.clone()),
+            },
+        ),
+        metrics: metrics.clone(),
+        class: args.load_balancer_class.clone(),
+        retry_all: Notify::new(),
+        pools_changed: Notify::new(),
+    });
+
+    // The initial sync: every cache complete, pools known, existing addresses re-reserved.
+    let init = {
+        let ctx = ctx.clone();
+        let health = health.clone();
+        tokio::spawn(async move {
+            let (svcs, pls, nss) = (
+                ctx.services.clone(),
+                ctx.pools.clone(),
+                ctx.namespaces.clone(),
+            );
+            let ready = futures::future::join3(
+                svcs.wait_until_ready(),
+                pls.wait_until_ready(),
+                nss.wait_until_ready(),
+            )
+            .await;
+            if let (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) = ready {
+                error!(error = %e, "a cache closed before it was ready");
+                return;
+            }
+            {
+                let mut st = ctx.state.lock().await;
+                pools::apply(&mut st, &pls.state());
+                reserve_existing(&mut st, &svcs, &nss, ctx.class.as_deref());
+            }
+            let _ = synced_tx.send(true);
+            health.set_ready();
+            ctx.pools_changed.notify_one();
+            info!("initial sync done");
+        })
+    };
+
+    // Pool and namespace changes re-run every Service (pending ones may now fit).
+    let pool_task = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(pool_events);
+            while let Some(ev) = events.next().await {
+                if let Err(e) = ev {
+                    warn!(error = %e, "pool watch");
+                    continue;
+                }
+                if !*ctx.synced.borrow() {
+                    continue;
+                }
+                {
+                    let mut st = ctx.state.lock().await;
+                    pools::apply(&mut st, &ctx.pools.state());
+                }
+                ctx.retry_all.notify_one();
+                ctx.pools_changed.notify_one();
+            }
+        })
+    };
+    let ns_task = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(ns_events);
+            while let Some(ev) = events.next().await {
+                if ev.is_ok() && *ctx.synced.borrow() {
+                    ctx.retry_all.notify_one();
+                }
+            }
+        })
+    };
+    let status_task = tokio::spawn(pool_status::run(ctx.clone()));
+    let release_task = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            while let Some(gone) = gone_rx.recv().await {
+                if !*ctx.synced.borrow() {
+                    continue;
+                }
+                let keys: Vec<ServiceKey> = match gone {
+                    Gone::Deleted(key) => vec![key],
+                    Gone::Relisted => {
+                        let st = ctx.state.lock().await;
+                        st.allocator
+                            .service_keys()
+                            .filter(|k| {
+                                ctx.services
+                                    .get(&reflector::ObjectRef::new(&k.name).within(&k.namespace))
+                                    .is_none()
+                            })
+                            .cloned()
+                            .collect()
+                    }
+                };
+                let mut released = 0;
+                {
+                    let mut st = ctx.state.lock().await;
+                    for key in &keys {
+                        st.pending.remove(key);
+                        st.must_move.remove(key);
+                        let ips = st.allocator.release(key);
+                        if !ips.is_empty() {
+                            released += 1;
+                            info!(service = %key, ips = ?ips, "released: the Service was deleted");
+                        }
+                    }
+                }
+                if released > 0 {
+                    ctx.metrics.releases.inc_by(released);
+                    ctx.retry_all.notify_one();
+                    ctx.pools_changed.notify_one();
+                }
+            }
+        })
+    };
+
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let sigterm = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    let stop = async {
+        tokio::select! {
+            () = shutdown => {},
+            () = sigterm => {},
+        }
+    };
+    let runner = controller
+        .reconcile_all_on(notified(ctx.clone(), |c| &c.retry_all))
+        .graceful_shutdown_on(stop)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .for_each(|_| async {});
+
+    let lost = async {
+        match leadership.as_mut() {
+            Some(l) => l.lost().await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        () = runner => Ok(()),
+        () = lost => Err(anyhow::anyhow!("lost leadership; exiting so a standby takes over")),
+        r = server => Err(anyhow::anyhow!("the metrics endpoint stopped: {r:?}")),
+    };
+    for t in [init, pool_task, ns_task, status_task, release_task] {
+        t.abort();
+    }
+    if let Some(l) = leadership {
+        l.release().await;
+    }
+    outcome
+}
