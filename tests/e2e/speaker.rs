@@ -1,0 +1,418 @@
+//! The speaker in the lab: three node namespaces with a speaker each and a client namespace.
+//! The Service status is written by the test, exactly as the controller would, since that is
+//! the speaker's input.
+
+mod speaker_cluster;
+
+use std::time::{Duration, Instant};
+
+use ferrolb_tests::wait_for;
+use speaker_cluster::{Cluster, KEY, SERIAL};
+
+const VIP: &str = "192.168.100.240";
+
+#[tokio::test]
+async fn speaker_owner_alone_answers_arp_and_is_named_in_the_condition() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    let owner_mac = cluster.mac(&owner);
+    let (_, reason, message) = cluster.announced("web").expect("condition");
+    assert_eq!(reason, "Announced");
+    assert_eq!(
+        message,
+        format!("announced by node {owner} on interface eth0")
+    );
+
+    let macs = cluster.arping(VIP, 3);
+    assert_eq!(macs.len(), 3, "one reply per request: {macs:?}");
+    assert!(
+        macs.iter().all(|m| *m == owner_mac),
+        "{owner} is {owner_mac}, replies {macs:?}"
+    );
+    assert_eq!(cluster.curl(VIP, "2").as_deref(), Some(owner.as_str()));
+    // Pool addresses no Service holds get no answer at all.
+    assert!(cluster.arping("192.168.100.249", 2).is_empty());
+    let replies = cluster.metric_sum(&owner, "ferrolb_speaker_replies_total", &[]);
+    assert!(replies >= 3.0, "replies counted: {replies}");
+    assert_eq!(
+        cluster.metric_sum(&owner, "ferrolb_speaker_owned_addresses", &[]),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn speaker_kill_moves_the_address_and_the_clients_neighbour_entry() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    // The client's neighbour cache now holds the owner's MAC, fresh for tens of seconds.
+    wait_for(
+        "the client to reach the owner",
+        Duration::from_secs(10),
+        || async {
+            match cluster.curl(VIP, "1") {
+                Some(n) if n == owner => Ok(()),
+                other => Err(other),
+            }
+        },
+    )
+    .await
+    .expect("reach owner");
+    let killed = Instant::now();
+    cluster
+        .speakers
+        .get_mut(&owner)
+        .expect("speaker")
+        .signal("KILL");
+    let (successor, took) = cluster
+        .wait_reached_elsewhere(VIP, &owner, killed, Duration::from_secs(10))
+        .await;
+    println!("hard failover {owner} -> {successor}: client reached the new owner after {took:?}");
+    assert!(took < Duration::from_secs(3), "failover took {took:?}");
+    // Only a gratuitous ARP can have changed the entry this early: it was still fresh.
+    let new_mac = cluster.mac(&successor);
+    let neigh = cluster
+        .lab
+        .exec("client", &["ip", "neigh", "show", VIP])
+        .expect("ip neigh");
+    let neigh = String::from_utf8_lossy(&neigh.stdout).to_lowercase();
+    assert!(
+        neigh.contains(&new_mac),
+        "neighbour entry {neigh:?}, new owner {new_mac}"
+    );
+    assert_eq!(
+        cluster.wait_owner("web", Duration::from_secs(10)).await,
+        successor
+    );
+    let gratuitous = cluster.metric_sum(&successor, "ferrolb_speaker_gratuitous_total", &[]);
+    assert!(gratuitous >= 1.0, "gratuitous sent: {gratuitous}");
+}
+
+#[tokio::test]
+async fn speaker_sigterm_hands_over_before_it_stops() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    assert_eq!(cluster.curl(VIP, "2").as_deref(), Some(owner.as_str()));
+    let stopped = Instant::now();
+    let speaker = cluster.speakers.get_mut(&owner).expect("speaker");
+    speaker.signal("TERM");
+    let (successor, took) = cluster
+        .wait_reached_elsewhere(VIP, &owner, stopped, Duration::from_secs(10))
+        .await;
+    println!(
+        "graceful handover {owner} -> {successor}: client reached the new owner after {took:?}"
+    );
+    assert!(took < Duration::from_secs(2), "handover took {took:?}");
+    let speaker = cluster.speakers.get_mut(&owner).expect("speaker");
+    assert!(
+        speaker.wait(),
+        "the speaker exits cleanly on SIGTERM: {}",
+        speaker.log()
+    );
+    assert_eq!(
+        cluster.wait_owner("web", Duration::from_secs(10)).await,
+        successor
+    );
+}
+
+#[tokio::test]
+async fn speaker_node_selectors_and_exclude_label() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start("{nodeSelectors: [{matchLabels: {zone: edge}}]}");
+    cluster
+        .lab
+        .kubectl(&["label", "node", "node2", "zone=edge"])
+        .expect("label");
+    cluster.service("web", VIP, false);
+    assert_eq!(
+        cluster.wait_owner("web", Duration::from_secs(30)).await,
+        "node2"
+    );
+    let node2_mac = cluster.mac("node2");
+    assert!(cluster.arping(VIP, 2).iter().all(|m| *m == node2_mac));
+
+    cluster
+        .lab
+        .kubectl(&[
+            "label",
+            "node",
+            "node2",
+            "node.kubernetes.io/exclude-from-external-load-balancers=",
+        ])
+        .expect("exclude");
+    wait_for(
+        "the Service to lose its announcer",
+        Duration::from_secs(15),
+        || async {
+            match cluster.announced("web") {
+                Some((status, reason, message))
+                    if status == "False" && reason == "NoEligibleNode" =>
+                {
+                    Ok(message)
+                }
+                other => Err(other),
+            }
+        },
+    )
+    .await
+    .expect("NoEligibleNode");
+    assert!(
+        cluster.arping(VIP, 2).is_empty(),
+        "an excluded node still answers"
+    );
+}
+
+#[tokio::test]
+async fn speaker_local_policy_follows_ready_endpoints() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start("{}");
+    cluster.service("web", VIP, true);
+    let slice = |node: &str, ready: bool| {
+        format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: web-1\n  namespace: default\n  labels: {{kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints:\n- addresses: [10.244.0.5]\n  nodeName: {node}\n  conditions: {{ready: {ready}}}\nports: [{{port: 80, protocol: TCP}}]\n"
+        )
+    };
+    wait_for(
+        "NoReadyEndpoint without endpoints",
+        Duration::from_secs(30),
+        || async {
+            match cluster.announced("web") {
+                Some((s, r, _)) if s == "False" && r == "NoReadyEndpoint" => Ok(()),
+                other => Err(other),
+            }
+        },
+    )
+    .await
+    .expect("no endpoints");
+    for node in ["node3", "node1"] {
+        cluster
+            .lab
+            .apply_yaml(&slice(node, true), &[])
+            .expect("slice");
+        let owner = wait_for(
+            "the endpoint's node to own the address",
+            Duration::from_secs(15),
+            || async {
+                match cluster.announced("web") {
+                    Some((s, _, m)) if s == "True" && m.contains(&format!("node {node} ")) => Ok(m),
+                    other => Err(other),
+                }
+            },
+        )
+        .await
+        .expect("owner follows endpoint");
+        println!("{owner}");
+        let mac = cluster.mac(node);
+        assert!(cluster.arping(VIP, 2).iter().all(|m| *m == mac));
+    }
+    cluster
+        .lab
+        .apply_yaml(&slice("node1", false), &[])
+        .expect("slice");
+    wait_for(
+        "NoReadyEndpoint once the endpoint is not ready",
+        Duration::from_secs(15),
+        || async {
+            match cluster.announced("web") {
+                Some((s, r, _)) if s == "False" && r == "NoReadyEndpoint" => Ok(()),
+                other => Err(other),
+            }
+        },
+    )
+    .await
+    .expect("not ready");
+}
+
+#[tokio::test]
+async fn speaker_counts_malformed_frames_and_keeps_running() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    let client_mac = cluster.mac("client").replace(':', "");
+    // A truncated ARP frame, and one claiming a token-ring hardware type, five times each.
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+         s.bind(('eth0', 0))\n\
+         src = bytes.fromhex('{client_mac}')\n\
+         eth = b'\\xff' * 6 + src + b'\\x08\\x06'\n\
+         body = src + bytes([192, 168, 100, 50]) + b'\\x00' * 6 + bytes([192, 168, 100, 240])\n\
+         for _ in range(5):\n\
+         \x20   s.send(eth + b'\\x00\\x01\\x08\\x00\\x06\\x04\\x00\\x01')\n\
+         \x20   s.send(eth + b'\\x00\\x06\\x08\\x00\\x06\\x04\\x00\\x01' + body)\n"
+    );
+    let out = cluster
+        .lab
+        .exec("client", &["python3", "-c", &script])
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for node in cluster.lab.node_names() {
+        wait_for(
+            "the malformed frames to be counted",
+            Duration::from_secs(5),
+            || async {
+                let truncated = cluster.metric_sum(
+                    &node,
+                    "ferrolb_speaker_drops_total",
+                    &["reason=\"truncated\""],
+                );
+                let hardware = cluster.metric_sum(
+                    &node,
+                    "ferrolb_speaker_drops_total",
+                    &["reason=\"unsupported_hardware\""],
+                );
+                if truncated >= 5.0 && hardware >= 5.0 {
+                    Ok(())
+                } else {
+                    Err((truncated, hardware))
+                }
+            },
+        )
+        .await
+        .expect("drops counted");
+        assert!(
+            cluster
+                .speakers
+                .get_mut(&node)
+                .expect("speaker")
+                .is_running()
+        );
+    }
+    let owner_mac = cluster.mac(&owner);
+    assert_eq!(cluster.arping(VIP, 1), [owner_mac]);
+}
+
+#[tokio::test]
+async fn speaker_with_a_wrong_key_changes_nothing() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    // A fourth node whose speaker (in the client namespace) has another key.
+    cluster
+        .lab
+        .apply_yaml("apiVersion: v1\nkind: Node\nmetadata: {name: node4}\n", &[])
+        .expect("node4");
+    let now = "2026-01-01T00:00:00Z";
+    let status = format!(
+        r#"{{"status":{{"addresses":[{{"type":"InternalIP","address":"192.168.100.50"}}],"conditions":[{{"type":"Ready","status":"True","reason":"Lab","message":"lab","lastHeartbeatTime":"{now}","lastTransitionTime":"{now}"}}]}}}}"#
+    );
+    cluster
+        .lab
+        .kubectl(&[
+            "patch",
+            "node",
+            "node4",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status,
+        ])
+        .expect("node4 status");
+    assert_ne!(KEY, "another-key-of-at-least-16-bytes");
+    cluster.spawn_speaker("client", "node4", "another-key-of-at-least-16-bytes");
+    wait_for(
+        "the others to refuse its messages",
+        Duration::from_secs(15),
+        || async {
+            let bad: f64 = cluster
+                .lab
+                .node_names()
+                .iter()
+                .map(|n| {
+                    cluster.metric_sum(
+                        n,
+                        "ferrolb_speaker_bad_membership_messages_total",
+                        &["bad_tag"],
+                    )
+                })
+                .sum();
+            if bad >= 3.0 { Ok(bad) } else { Err(bad) }
+        },
+    )
+    .await
+    .expect("bad messages counted");
+    for node in cluster.lab.node_names() {
+        assert_eq!(
+            cluster.metric_sum(&node, "ferrolb_speaker_members_alive", &[]),
+            3.0,
+            "{node}"
+        );
+    }
+    assert_eq!(
+        cluster.metric_sum("client", "ferrolb_speaker_owned_addresses", &[]),
+        0.0
+    );
+    assert_eq!(
+        cluster.metric_sum("client", "ferrolb_speaker_members_alive", &[]),
+        1.0
+    );
+    assert_eq!(
+        cluster.wait_owner("web", Duration::from_secs(5)).await,
+        owner
+    );
+    assert!(
+        cluster
+            .speakers
+            .get_mut("node4")
+            .expect("node4")
+            .is_running()
+    );
+}
+
+#[tokio::test]
+async fn speaker_detects_an_address_used_by_another_host() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start("{}");
+    let taken = "192.168.100.247";
+    cluster
+        .lab
+        .exec(
+            "client",
+            &["ip", "addr", "add", &format!("{taken}/32"), "dev", "eth0"],
+        )
+        .expect("address on the client");
+    cluster.service("taken", taken, false);
+    let client_mac = cluster.mac("client");
+    let message = wait_for(
+        "AddressConflict naming the client",
+        Duration::from_secs(30),
+        || async {
+            match cluster.announced("taken") {
+                Some((s, r, m)) if s == "False" && r == "AddressConflict" => Ok(m),
+                other => Err(other),
+            }
+        },
+    )
+    .await
+    .expect("conflict");
+    assert!(message.contains(&client_mac), "{message}");
+    let node_macs: Vec<String> = cluster
+        .lab
+        .node_names()
+        .iter()
+        .map(|n| cluster.mac(n))
+        .collect();
+    let out = cluster
+        .lab
+        .exec(
+            "node1",
+            &["arping", "-c", "2", "-w", "400000", "-i", "eth0", taken],
+        )
+        .expect("arping");
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(
+        node_macs.iter().all(|m| !text.contains(m)),
+        "a speaker answers for a taken address: {text}"
+    );
+}

@@ -1,0 +1,239 @@
+//! A lab with a speaker on every node, and the probes the speaker suites look through: ARP
+//! from the client, HTTP to the address, the Service condition and each speaker's metrics.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ferrolb_tests::{Lab, LabProcess, wait_for};
+
+/// The membership key of the lab's speakers.
+pub const KEY: &str = "ferrolb-lab-membership-key-0001";
+/// The pool every speaker suite uses.
+pub const POOL: &str = "192.168.100.240-192.168.100.249";
+
+/// Speaker suites run one at a time: each starts its own lab and times failovers, which other
+/// labs starting on the same two cores would distort.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A lab whose nodes each run a speaker.
+pub struct Cluster {
+    /// The lab.
+    pub lab: Lab,
+    /// The running speakers, by node (or host) name.
+    pub speakers: BTreeMap<String, LabProcess>,
+}
+
+impl Cluster {
+    /// Starts a lab, installs the CRDs, a pool and an L2Advertisement (`advertisement` is its
+    /// spec as YAML, `{}` for every pool and node), and a speaker per node.
+    pub fn start(advertisement: &str) -> Cluster {
+        let lab = Lab::start(3).expect("lab");
+        lab.install_crds().expect("crds");
+        lab.apply_yaml(
+            &format!(
+                "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {{name: lab}}\nspec: {{addresses: [\"{POOL}\"]}}\n---\napiVersion: ferrolb.io/v1alpha1\nkind: L2Advertisement\nmetadata: {{name: lab}}\nspec: {advertisement}\n"
+            ),
+            &[],
+        )
+        .expect("pool and advertisement");
+        let mut cluster = Cluster {
+            lab,
+            speakers: BTreeMap::new(),
+        };
+        for node in cluster.lab.node_names() {
+            cluster.spawn_speaker(&node, &node, KEY);
+        }
+        cluster
+    }
+
+    /// Starts a speaker for `node` in `host`'s namespace with `key`.
+    pub fn spawn_speaker(&mut self, host: &str, node: &str, key: &str) {
+        let bin = ferrolb_tests::workspace_bin("ferrolb-speaker");
+        let kubeconfig = self.lab.kubeconfig_inlab().display().to_string();
+        let process = self
+            .lab
+            .spawn(
+                host,
+                &format!("speaker-{node}"),
+                &[&bin.display().to_string()],
+                &[
+                    ("KUBECONFIG", kubeconfig.as_str()),
+                    ("NODE_NAME", node),
+                    ("FERROLB_MEMBERLIST_KEY", key),
+                    ("RUST_LOG", "info"),
+                ],
+            )
+            .expect("speaker");
+        self.speakers.insert(node.to_owned(), process);
+    }
+
+    /// The MAC of a host's eth0.
+    pub fn mac(&self, host: &str) -> String {
+        let out = self
+            .lab
+            .exec(host, &["cat", "/sys/class/net/eth0/address"])
+            .expect("mac");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Creates a LoadBalancer Service `name` in `default` and writes `ip` to its status, as the
+    /// controller would.
+    pub fn service(&self, name: &str, ip: &str, local: bool) {
+        let policy = if local { "Local" } else { "Cluster" };
+        self.lab
+            .apply_yaml(
+                &format!(
+                    "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  type: LoadBalancer\n  externalTrafficPolicy: {policy}\n  ports: [{{port: 80, protocol: TCP}}]\n"
+                ),
+                &[],
+            )
+            .expect("service");
+        let status = format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"{ip}"}}]}}}}}}"#);
+        self.lab
+            .kubectl(&[
+                "patch",
+                "svc",
+                name,
+                "-n",
+                "default",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &status,
+            ])
+            .expect("service status");
+    }
+
+    /// The Service's `ferrolb.io/Announced` condition as `(status, reason, message)`.
+    pub fn announced(&self, name: &str) -> Option<(String, String, String)> {
+        let out = self
+            .lab
+            .kubectl(&[
+                "get",
+                "svc",
+                name,
+                "-n",
+                "default",
+                "-o",
+                r#"jsonpath={range .status.conditions[?(@.type=="ferrolb.io/Announced")]}{.status}|{.reason}|{.message}{end}"#,
+            ])
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut parts = text.splitn(3, '|').map(str::to_owned);
+        Some((parts.next()?, parts.next()?, parts.next()?))
+    }
+
+    /// Waits until the condition is True and returns the node it names.
+    pub async fn wait_owner(&self, name: &str, deadline: Duration) -> String {
+        wait_for(
+            "the Announced condition to name a node",
+            deadline,
+            || async {
+                match self.announced(name) {
+                    Some((status, _, message)) if status == "True" => message
+                        .strip_prefix("announced by node ")
+                        .and_then(|rest| rest.split(' ').next())
+                        .map(str::to_owned)
+                        .ok_or(Some((status, message))),
+                    other => Err(other.map(|(s, _, m)| (s, m))),
+                }
+            },
+        )
+        .await
+        .expect("owner")
+    }
+
+    /// The MACs that answered `arping -c count` for `ip` from the client.
+    pub fn arping(&self, ip: &str, count: u32) -> Vec<String> {
+        let out = self
+            .lab
+            .exec(
+                "client",
+                &[
+                    "arping",
+                    "-c",
+                    &count.to_string(),
+                    "-w",
+                    "400000",
+                    "-i",
+                    "eth0",
+                    ip,
+                ],
+            )
+            .expect("arping");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once("bytes from ")?.1.split(' ').next())
+            .map(str::to_lowercase)
+            .collect()
+    }
+
+    /// The node that answers HTTP on `ip` from the client, if any within `timeout_s`.
+    pub fn curl(&self, ip: &str, timeout_s: &str) -> Option<String> {
+        let out = self
+            .lab
+            .exec(
+                "client",
+                &[
+                    "curl",
+                    "-s",
+                    "--max-time",
+                    timeout_s,
+                    &format!("http://{ip}/"),
+                ],
+            )
+            .ok()?;
+        let body = String::from_utf8_lossy(&out.stdout);
+        body.split(' ')
+            .next()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// Waits until the client reaches `ip` on a node other than `not`, and returns the node
+    /// and how long it took from `since`.
+    pub async fn wait_reached_elsewhere(
+        &self,
+        ip: &str,
+        not: &str,
+        since: Instant,
+        deadline: Duration,
+    ) -> (String, Duration) {
+        let node = wait_for("the client to reach another node", deadline, || async {
+            match self.curl(ip, "0.2") {
+                Some(node) if node != not => Ok(node),
+                other => Err(other),
+            }
+        })
+        .await
+        .expect("failover");
+        (node, since.elapsed())
+    }
+
+    /// A host's speaker metrics (text exposition).
+    pub fn metrics(&self, host: &str) -> String {
+        let out = self
+            .lab
+            .exec(
+                host,
+                &[
+                    "curl",
+                    "-s",
+                    "--max-time",
+                    "2",
+                    "http://127.0.0.1:7473/metrics",
+                ],
+            )
+            .expect("metrics");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The sum of a metric's samples whose line contains every one of `filters`.
+    pub fn metric_sum(&self, host: &str, name: &str, filters: &[&str]) -> f64 {
+        self.metrics(host)
+            .lines()
+            .filter(|l| l.starts_with(name) && filters.iter().all(|f| l.contains(f)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
