@@ -86,10 +86,10 @@ impl Addresses {
 
     /// Tells the responders which MACs belong to other speakers.
     pub fn set_peer_macs(&mut self, macs: BTreeSet<MacAddr>) {
-        if let Ok(mut t) = self.table.write() {
-            if t.peer_macs != macs {
-                t.peer_macs = macs.clone();
-            }
+        if let Ok(mut t) = self.table.write()
+            && t.peer_macs != macs
+        {
+            t.peer_macs = macs.clone();
         }
         self.peer_macs = macs;
     }

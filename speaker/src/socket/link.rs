@@ -72,6 +72,7 @@ pub fn local_interfaces() -> Vec<LocalInterface> {
 }
 
 type Sender = Mutex<Box<dyn DataLinkSender>>;
+type Halves = (Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>);
 
 /// An interface with its ARP socket and, when it has IPv6, its NDP socket.
 pub struct Link {
@@ -109,7 +110,7 @@ fn open(
     protocol: &'static str,
     ethertype: u16,
     program: &[SockFilter],
-) -> Result<(Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>), LinkError> {
+) -> Result<Halves, LinkError> {
     let err = |source| LinkError::Open {
         interface: iface.name.clone(),
         protocol,

@@ -123,9 +123,7 @@ impl Responder {
                 mac: self.link.mac,
             };
             if let Some(conflict) = watch.observe(frame) {
-                if !table.peer_macs.contains(&conflict.mac) {
-                    self.conflict(conflict);
-                }
+                self.conflict_unless_peer(conflict, &table.peer_macs);
             }
         }
         let (label, sent) = match self.protocol {
