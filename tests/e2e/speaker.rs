@@ -416,3 +416,28 @@ async fn speaker_detects_an_address_used_by_another_host() {
         "a speaker answers for a taken address: {text}"
     );
 }
+
+#[tokio::test]
+async fn speaker_answers_neighbour_solicitations_for_ipv6_addresses() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start("{}");
+    let vip6 = "fd00:100::240";
+    cluster.service("web6", vip6, false);
+    let owner = cluster.wait_owner("web6", Duration::from_secs(30)).await;
+    let owner_mac = cluster.mac(&owner);
+    assert_eq!(cluster.ndisc(vip6), Some(owner_mac));
+    assert_eq!(cluster.curl(vip6, "2").as_deref(), Some(owner.as_str()));
+    assert_eq!(cluster.ndisc("fd00:100::248"), None);
+    // The unsolicited advertisement moves the client on a hard failure too.
+    let killed = Instant::now();
+    cluster
+        .speakers
+        .get_mut(&owner)
+        .expect("speaker")
+        .signal("KILL");
+    let (successor, took) = cluster
+        .wait_reached_elsewhere(vip6, &owner, killed, Duration::from_secs(10))
+        .await;
+    println!("IPv6 hard failover {owner} -> {successor}: {took:?}");
+    assert_eq!(cluster.ndisc(vip6), Some(cluster.mac(&successor)));
+}

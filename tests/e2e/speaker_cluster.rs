@@ -8,8 +8,8 @@ use ferrolb_tests::{Lab, LabProcess, wait_for};
 
 /// The membership key of the lab's speakers.
 pub const KEY: &str = "ferrolb-lab-membership-key-0001";
-/// The pool every speaker suite uses.
-pub const POOL: &str = "192.168.100.240-192.168.100.249";
+/// The pool every speaker suite uses (both families; the lab's nodes accept traffic for both).
+pub const POOL: &str = r#""192.168.100.240-192.168.100.249", "fd00:100::240-fd00:100::249""#;
 
 /// Speaker suites run one at a time: each starts its own lab and times failovers, which other
 /// labs starting on the same two cores would distort.
@@ -31,7 +31,7 @@ impl Cluster {
         lab.install_crds().expect("crds");
         lab.apply_yaml(
             &format!(
-                "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {{name: lab}}\nspec: {{addresses: [\"{POOL}\"]}}\n---\napiVersion: ferrolb.io/v1alpha1\nkind: L2Advertisement\nmetadata: {{name: lab}}\nspec: {advertisement}\n"
+                "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {{name: lab}}\nspec: {{addresses: [{POOL}]}}\n---\napiVersion: ferrolb.io/v1alpha1\nkind: L2Advertisement\nmetadata: {{name: lab}}\nspec: {advertisement}\n"
             ),
             &[],
         )
@@ -80,10 +80,11 @@ impl Cluster {
     /// controller would.
     pub fn service(&self, name: &str, ip: &str, local: bool) {
         let policy = if local { "Local" } else { "Cluster" };
+        let family = if ip.contains(':') { "IPv6" } else { "IPv4" };
         self.lab
             .apply_yaml(
                 &format!(
-                    "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  type: LoadBalancer\n  externalTrafficPolicy: {policy}\n  ports: [{{port: 80, protocol: TCP}}]\n"
+                    "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  type: LoadBalancer\n  externalTrafficPolicy: {policy}\n  ipFamilyPolicy: SingleStack\n  ipFamilies: [{family}]\n  ports: [{{port: 80, protocol: TCP}}]\n"
                 ),
                 &[],
             )
@@ -168,6 +169,21 @@ impl Cluster {
             .collect()
     }
 
+    /// The MAC that answered a neighbour solicitation for `ip` from the client, if any.
+    pub fn ndisc(&self, ip: &str) -> Option<String> {
+        let out = self
+            .lab
+            .exec(
+                "client",
+                &["ndisc6", "-n", "-r", "2", "-w", "400", ip, "eth0"],
+            )
+            .expect("ndisc6");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("Target link-layer address: "))
+            .map(|m| m.trim().to_lowercase())
+    }
+
     /// The node that answers HTTP on `ip` from the client, if any within `timeout_s`.
     pub fn curl(&self, ip: &str, timeout_s: &str) -> Option<String> {
         let out = self
@@ -179,7 +195,11 @@ impl Cluster {
                     "-s",
                     "--max-time",
                     timeout_s,
-                    &format!("http://{ip}/"),
+                    &if ip.contains(':') {
+                        format!("http://[{ip}]/")
+                    } else {
+                        format!("http://{ip}/")
+                    },
                 ],
             )
             .ok()?;
