@@ -4,7 +4,7 @@
 //! replaces what the previous owner wrote. A speaker writes only the Services it is
 //! responsible for (see [`desired`]) and only when the condition would change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,17 +47,28 @@ pub struct Desired {
     pub message: String,
 }
 
+/// What this node found out about the addresses it owns.
+#[derive(Debug, Clone, Default)]
+pub struct Verdicts {
+    /// Addresses still being probed.
+    pub probing: BTreeSet<IpAddr>,
+    /// Addresses found in use by another host, with the other host and the interface.
+    pub conflicts: BTreeMap<IpAddr, (Conflict, String)>,
+}
+
 /// The conditions this speaker (`me`) is responsible for: a Service's condition is written by
 /// the owner of its first announced address or, when nobody announces any, by `fallback` (the
 /// first live speaker by name). `services` maps `namespace/name` to its addresses in order;
-/// `conflicts` are the addresses this node owns but found in use by another host.
+/// `conflicts` are the addresses this node owns but found in use by another host; a Service
+/// with an address this node is still `probing` waits for the probe's verdict.
 pub fn desired(
     me: &NodeName,
     fallback: Option<&NodeName>,
     services: &BTreeMap<String, Vec<IpAddr>>,
     plan: &Plan,
-    conflicts: &BTreeMap<IpAddr, (Conflict, String)>,
+    mine: &Verdicts,
 ) -> Vec<Desired> {
+    let Verdicts { probing, conflicts } = mine;
     let mut out = Vec::new();
     for (key, ips) in services {
         let assigned: Vec<(IpAddr, &crate::view::plan::Assignment)> = ips
@@ -72,6 +83,12 @@ pub fn desired(
             .find_map(|(_, a)| a.owner.as_ref())
             .or(fallback);
         if writer != Some(me) {
+            continue;
+        }
+        if assigned
+            .iter()
+            .any(|(ip, a)| a.owner.as_ref() == Some(me) && probing.contains(ip))
+        {
             continue;
         }
         let mut failure: Option<(String, String)> = None;
@@ -240,4 +257,78 @@ async fn write(client: &Client, recorder: &Recorder, svc: &Service, d: &Desired)
         tracing::debug!(service = %key, error = %e, "event not recorded");
     }
     "ok"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::plan::Assignment;
+    use crate::wire::MacAddr;
+
+    fn mk_plan(owner: Option<&str>) -> (BTreeMap<String, Vec<IpAddr>>, Plan, IpAddr) {
+        let ip: IpAddr = "192.168.100.240".parse().unwrap();
+        let assignment = Assignment {
+            services: vec!["default/web".to_owned()],
+            owner: owner.map(NodeName::from),
+            interface: owner.map(|_| "eth0".to_owned()),
+            reason: if owner.is_some() {
+                announced::ANNOUNCED
+            } else {
+                announced::NO_ELIGIBLE_NODE
+            },
+            message: "no eligible node among 3".to_owned(),
+            gratuitous_interval: None,
+        };
+        (
+            BTreeMap::from([("default/web".to_owned(), vec![ip])]),
+            Plan::from([(ip, assignment)]),
+            ip,
+        )
+    }
+
+    #[test]
+    fn the_owner_writes_node_and_interface() {
+        let (services, plan, _) = mk_plan(Some("node2"));
+        let me = NodeName::from("node2");
+        let d = desired(&me, None, &services, &plan, &Verdicts::default());
+        assert_eq!(d.len(), 1);
+        assert!(d[0].announced);
+        assert_eq!(d[0].message, "announced by node node2 on interface eth0");
+        let other = NodeName::from("node1");
+        assert!(desired(&other, Some(&other), &services, &plan, &Verdicts::default()).is_empty());
+    }
+
+    #[test]
+    fn without_owner_the_fallback_writes_the_reason() {
+        let (services, plan, _) = mk_plan(None);
+        let me = NodeName::from("node1");
+        let d = desired(&me, Some(&me), &services, &plan, &Verdicts::default());
+        assert_eq!(d[0].reason, announced::NO_ELIGIBLE_NODE);
+        assert!(!d[0].announced);
+        let node2 = NodeName::from("node2");
+        assert!(desired(&node2, Some(&me), &services, &plan, &Verdicts::default()).is_empty());
+    }
+
+    #[test]
+    fn conflicts_and_probes_are_reported_by_the_owner() {
+        let (services, plan, ip) = mk_plan(Some("node2"));
+        let me = NodeName::from("node2");
+        let probing = Verdicts {
+            probing: BTreeSet::from([ip]),
+            ..Default::default()
+        };
+        assert!(desired(&me, None, &services, &plan, &probing).is_empty());
+        let mac = MacAddr::new(2, 0, 0, 0, 0, 0x50);
+        let conflict = Verdicts {
+            conflicts: BTreeMap::from([(ip, (Conflict { ip, mac }, "eth0".to_owned()))]),
+            ..Default::default()
+        };
+        let d = desired(&me, None, &services, &plan, &conflict);
+        assert_eq!(d[0].reason, announced::ADDRESS_CONFLICT);
+        assert!(
+            d[0].message.contains("02:00:00:00:00:50"),
+            "{}",
+            d[0].message
+        );
+    }
 }

@@ -156,6 +156,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             },
             Some(ip) = probe_rx.recv() => addresses.probe_done(ip, &links),
             _ = tick.tick() => {
+                addresses.refresh(&links);
                 if links.rescan() {
                     report_tx.send_replace(links.report(&me));
                 }
@@ -253,7 +254,11 @@ impl Step<'_> {
             .collect();
         addresses.apply(&plan, self.links, |ip| !announced_before.contains(&ip));
         let fallback = alive.iter().next().filter(|_| takes_part);
-        let wanted = status::desired(self.me, fallback, &services, &plan, addresses.conflicts());
+        let verdicts = status::Verdicts {
+            probing: addresses.probing(),
+            conflicts: addresses.conflicts().clone(),
+        };
+        let wanted = status::desired(self.me, fallback, &services, &plan, &verdicts);
         desired.send_if_modified(|d| {
             if *d == wanted {
                 false

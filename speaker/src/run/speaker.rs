@@ -37,6 +37,9 @@ struct Owned {
     phase: Phase,
     /// The probe is over (it may still wait for a suspected conflict to be judged).
     probed: bool,
+    /// Periodic gratuitous announcements: the interval and the last one sent.
+    every: Option<Duration>,
+    last: Instant,
     /// Keeps the solicited-node group joined while the address is announced (IPv6).
     _group: Option<std::net::UdpSocket>,
 }
@@ -146,6 +149,9 @@ impl Addresses {
             self.owned.remove(&ip);
             self.conflicts.remove(&ip);
         }
+        for (ip, o) in &mut self.owned {
+            o.every = plan.get(ip).and_then(|a| a.gratuitous_interval);
+        }
         for (ip, interface) in wanted {
             if self.owned.contains_key(&ip) {
                 continue;
@@ -174,6 +180,8 @@ impl Addresses {
                         Phase::Announced
                     },
                     probed: !probe,
+                    every: plan.get(&ip).and_then(|a| a.gratuitous_interval),
+                    last: Instant::now(),
                     _group: group,
                 },
             );
@@ -275,6 +283,30 @@ impl Addresses {
             t.owned.remove(&conflict.ip);
         }
         self.conflicts.insert(conflict.ip, (conflict, interface));
+    }
+
+    /// Addresses this node owns and is still probing: their condition waits for the probe.
+    pub fn probing(&self) -> BTreeSet<IpAddr> {
+        self.owned
+            .iter()
+            .filter(|(_, o)| o.phase == Phase::Probing)
+            .map(|(ip, _)| *ip)
+            .collect()
+    }
+
+    /// Sends the periodic gratuitous announcements that are due (L2Advertisement
+    /// `gratuitousInterval`).
+    pub fn refresh(&mut self, links: &Links) {
+        let now = Instant::now();
+        for (ip, o) in &mut self.owned {
+            let due = o.every.is_some_and(|every| now - o.last >= every);
+            if o.phase == Phase::Announced && due {
+                if let Some(link) = links.get(&o.interface) {
+                    announce::send_gratuitous(&link, *ip, &self.metrics);
+                }
+                o.last = now;
+            }
+        }
     }
 
     /// Stops answering for everything.

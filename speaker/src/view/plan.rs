@@ -53,6 +53,9 @@ pub struct Assignment {
     pub reason: &'static str,
     /// Why, in words, when nobody announces.
     pub message: String,
+    /// Resend gratuitous announcements this often (the shortest interval of the matching
+    /// advertisements), besides the takeover burst.
+    pub gratuitous_interval: Option<std::time::Duration>,
 }
 
 /// The assignment of every address held by a Service ferrolb serves.
@@ -128,6 +131,7 @@ fn unannounced(services: Vec<String>, reason: &'static str, message: String) -> 
         interface: None,
         reason,
         message,
+        gratuitous_interval: None,
     }
 }
 
@@ -195,6 +199,10 @@ pub fn plan(snapshot: &Snapshot, class: Option<&str>, live: Liveness<'_>) -> Pla
                         Some(prev) => &prev & &nodes,
                     })
                 });
+            let gratuitous_interval = ads
+                .iter()
+                .filter_map(|a| a.spec.gratuitous_interval()?.ok())
+                .min();
             let needs = Needs {
                 ip,
                 ads,
@@ -210,6 +218,7 @@ pub fn plan(snapshot: &Snapshot, class: Option<&str>, live: Liveness<'_>) -> Pla
                     interface: needs.interface(owner),
                     reason: announced::ANNOUNCED,
                     message: outcome.explain(),
+                    gratuitous_interval,
                 },
                 None => {
                     let reason = if outcome.reason() == Ineligible::NoReadyEndpoint.label() {
