@@ -441,3 +441,101 @@ async fn speaker_answers_neighbour_solicitations_for_ipv6_addresses() {
     println!("IPv6 hard failover {owner} -> {successor}: {took:?}");
     assert_eq!(cluster.ndisc(vip6), Some(cluster.mac(&successor)));
 }
+
+#[tokio::test]
+async fn speaker_answers_only_on_the_interface_whose_subnet_holds_the_address() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start(
+        r#"{nodeSelectors: [{matchLabels: {kubernetes.io/hostname: node1}}], gratuitousInterval: 1s}"#,
+    );
+    // A second NIC on node1, on the same segment but in another subnet.
+    let net = cluster.lab.netns("net");
+    let node1 = cluster.lab.netns("node1");
+    for args in [
+        vec![
+            "-n", &net, "link", "add", "node1b", "type", "veth", "peer", "name", "eth1", "netns",
+            &node1,
+        ],
+        vec!["-n", &net, "link", "set", "node1b", "master", "br0", "up"],
+        vec!["-n", &node1, "addr", "add", "10.99.0.11/24", "dev", "eth1"],
+        vec!["-n", &node1, "link", "set", "eth1", "up"],
+    ] {
+        let out = std::process::Command::new("ip")
+            .args(&args)
+            .output()
+            .expect("ip");
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let eth1 = cluster
+        .lab
+        .exec("node1", &["cat", "/sys/class/net/eth1/address"])
+        .expect("eth1 mac");
+    let eth1 = String::from_utf8_lossy(&eth1.stdout).trim().to_owned();
+    wait_for("node1 to open eth1", Duration::from_secs(10), || async {
+        let log = cluster.speakers["node1"].log();
+        if log.contains("eth1") {
+            Ok(())
+        } else {
+            Err(())
+        }
+    })
+    .await
+    .expect("eth1 opened");
+    cluster.service("web", VIP, false);
+    assert_eq!(
+        cluster.wait_owner("web", Duration::from_secs(30)).await,
+        "node1"
+    );
+    let macs = cluster.arping(VIP, 3);
+    assert_eq!(macs, vec![cluster.mac("node1"); 3], "eth1 is {eth1}");
+    wait_for(
+        "requests on eth1 dropped as wrong interface",
+        Duration::from_secs(5),
+        || async {
+            let dropped = cluster.metric_sum(
+                "node1",
+                "ferrolb_speaker_drops_total",
+                &["eth1", "wrong_interface"],
+            );
+            if dropped >= 3.0 { Ok(()) } else { Err(dropped) }
+        },
+    )
+    .await
+    .expect("wrong_interface drops");
+    // Periodic gratuitous announcements on top of the takeover burst of three.
+    wait_for(
+        "periodic gratuitous ARP",
+        Duration::from_secs(10),
+        || async {
+            let sent = cluster.metric_sum("node1", "ferrolb_speaker_gratuitous_total", &["eth0"]);
+            if sent >= 5.0 { Ok(()) } else { Err(sent) }
+        },
+    )
+    .await
+    .expect("periodic gratuitous");
+    assert_eq!(
+        cluster.metric_sum("node1", "ferrolb_speaker_gratuitous_total", &["eth1"]),
+        0.0
+    );
+    let events = cluster
+        .lab
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            "default",
+            "--field-selector",
+            "reason=NodeAssigned",
+            "-o",
+            "name",
+        ])
+        .expect("events");
+    assert!(
+        !events.stdout.is_empty(),
+        "a NodeAssigned event is recorded"
+    );
+}
