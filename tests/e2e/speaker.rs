@@ -539,3 +539,52 @@ async fn speaker_answers_only_on_the_interface_whose_subnet_holds_the_address() 
         "a NodeAssigned event is recorded"
     );
 }
+
+#[tokio::test]
+async fn speaker_steady_run_under_cpu_load_keeps_its_owner() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    let steady = Duration::from_secs(60);
+    // One busy loop per core, for the whole run.
+    let _load: Vec<_> = (0..2)
+        .map(|i| {
+            cluster
+                .lab
+                .spawn(
+                    "client",
+                    &format!("cpu-load-{i}"),
+                    &["timeout", "70", "python3", "-c", "while True: pass"],
+                    &[],
+                )
+                .expect("load")
+        })
+        .collect();
+    let start = Instant::now();
+    while start.elapsed() < steady {
+        // Sampling, not synchronisation: the run must simply last this long.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            cluster.wait_owner("web", Duration::from_secs(5)).await,
+            owner
+        );
+    }
+    for node in cluster.lab.node_names() {
+        let log = cluster.speakers[&node].log();
+        assert!(
+            !log.contains("speaker down"),
+            "{node} saw a peer go down:\n{log}"
+        );
+        assert!(
+            !log.contains("rejoined"),
+            "{node} was declared down:\n{log}"
+        );
+        assert_eq!(
+            cluster.metric_sum(&node, "ferrolb_speaker_members_alive", &[]),
+            3.0
+        );
+    }
+    let macs = cluster.arping(VIP, 2);
+    assert_eq!(macs, vec![cluster.mac(&owner); 2]);
+}
