@@ -1,0 +1,198 @@
+//! Bad input for the speaker: malformed frames, a membership key it does not share, and an
+//! address another host already uses.
+
+use std::time::Duration;
+
+use ferrolb_tests::wait_for;
+
+use super::VIP;
+use super::speaker_cluster::{Cluster, KEY, SERIAL};
+
+#[tokio::test]
+async fn speaker_counts_malformed_frames_and_keeps_running() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    let client_mac = cluster.mac("client").replace(':', "");
+    // A truncated ARP frame, and one claiming a token-ring hardware type, five times each.
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+         s.bind(('eth0', 0))\n\
+         src = bytes.fromhex('{client_mac}')\n\
+         eth = b'\\xff' * 6 + src + b'\\x08\\x06'\n\
+         body = src + bytes([192, 168, 100, 50]) + b'\\x00' * 6 + bytes([192, 168, 100, 240])\n\
+         for _ in range(5):\n\
+         \x20   s.send(eth + b'\\x00\\x01\\x08\\x00\\x06\\x04\\x00\\x01')\n\
+         \x20   s.send(eth + b'\\x00\\x06\\x08\\x00\\x06\\x04\\x00\\x01' + body)\n"
+    );
+    let out = cluster
+        .lab
+        .exec("client", &["python3", "-c", &script])
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for node in cluster.lab.node_names() {
+        wait_for(
+            "the malformed frames to be counted",
+            Duration::from_secs(5),
+            || async {
+                let truncated = cluster.metric_sum(
+                    &node,
+                    "ferrolb_speaker_drops_total",
+                    &["reason=\"truncated\""],
+                );
+                let hardware = cluster.metric_sum(
+                    &node,
+                    "ferrolb_speaker_drops_total",
+                    &["reason=\"unsupported_hardware\""],
+                );
+                if truncated >= 5.0 && hardware >= 5.0 {
+                    Ok(())
+                } else {
+                    Err((truncated, hardware))
+                }
+            },
+        )
+        .await
+        .expect("drops counted");
+        assert!(
+            cluster
+                .speakers
+                .get_mut(&node)
+                .expect("speaker")
+                .is_running()
+        );
+    }
+    let owner_mac = cluster.mac(&owner);
+    assert_eq!(cluster.arping(VIP, 1), [owner_mac]);
+}
+
+#[tokio::test]
+async fn speaker_with_a_wrong_key_changes_nothing() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    // A fourth node whose speaker (in the client namespace) has another key.
+    cluster
+        .lab
+        .apply_yaml("apiVersion: v1\nkind: Node\nmetadata: {name: node4}\n", &[])
+        .expect("node4");
+    let now = "2026-01-01T00:00:00Z";
+    let status = format!(
+        r#"{{"status":{{"addresses":[{{"type":"InternalIP","address":"192.168.100.50"}}],"conditions":[{{"type":"Ready","status":"True","reason":"Lab","message":"lab","lastHeartbeatTime":"{now}","lastTransitionTime":"{now}"}}]}}}}"#
+    );
+    cluster
+        .lab
+        .kubectl(&[
+            "patch",
+            "node",
+            "node4",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status,
+        ])
+        .expect("node4 status");
+    assert_ne!(KEY, "another-key-of-at-least-16-bytes");
+    cluster.spawn_speaker("client", "node4", "another-key-of-at-least-16-bytes");
+    wait_for(
+        "the others to refuse its messages",
+        Duration::from_secs(15),
+        || async {
+            let bad: f64 = cluster
+                .lab
+                .node_names()
+                .iter()
+                .map(|n| {
+                    cluster.metric_sum(
+                        n,
+                        "ferrolb_speaker_bad_membership_messages_total",
+                        &["bad_tag"],
+                    )
+                })
+                .sum();
+            if bad >= 3.0 { Ok(bad) } else { Err(bad) }
+        },
+    )
+    .await
+    .expect("bad messages counted");
+    for node in cluster.lab.node_names() {
+        assert_eq!(
+            cluster.metric_sum(&node, "ferrolb_speaker_members_alive", &[]),
+            3.0,
+            "{node}"
+        );
+    }
+    assert_eq!(
+        cluster.metric_sum("client", "ferrolb_speaker_owned_addresses", &[]),
+        0.0
+    );
+    assert_eq!(
+        cluster.metric_sum("client", "ferrolb_speaker_members_alive", &[]),
+        1.0
+    );
+    assert_eq!(
+        cluster.wait_owner("web", Duration::from_secs(5)).await,
+        owner
+    );
+    assert!(
+        cluster
+            .speakers
+            .get_mut("node4")
+            .expect("node4")
+            .is_running()
+    );
+}
+
+#[tokio::test]
+async fn speaker_detects_an_address_used_by_another_host() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start("{}");
+    let taken = "192.168.100.247";
+    cluster
+        .lab
+        .exec(
+            "client",
+            &["ip", "addr", "add", &format!("{taken}/32"), "dev", "eth0"],
+        )
+        .expect("address on the client");
+    cluster.service("taken", taken, false);
+    let client_mac = cluster.mac("client");
+    let message = wait_for(
+        "AddressConflict naming the client",
+        Duration::from_secs(30),
+        || async {
+            match cluster.announced("taken") {
+                Some((s, r, m)) if s == "False" && r == "AddressConflict" => Ok(m),
+                other => Err(other),
+            }
+        },
+    )
+    .await
+    .expect("conflict");
+    assert!(message.contains(&client_mac), "{message}");
+    let node_macs: Vec<String> = cluster
+        .lab
+        .node_names()
+        .iter()
+        .map(|n| cluster.mac(n))
+        .collect();
+    let out = cluster
+        .lab
+        .exec(
+            "node1",
+            &["arping", "-c", "2", "-w", "400000", "-i", "eth0", taken],
+        )
+        .expect("arping");
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(
+        node_macs.iter().all(|m| !text.contains(m)),
+        "a speaker answers for a taken address: {text}"
+    );
+}
