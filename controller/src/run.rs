@@ -16,7 +16,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use prometheus_client::registry::Registry;
 use tokio::sync::{Notify, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::allocator::{ServiceClaim, ServiceKey};
 use crate::config::RunArgs;
@@ -26,6 +26,9 @@ use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::reconcile::{self, is_ours, key_of};
 use crate::{pool_status, pools, status};
+
+/// How long a stopping controller lets reconciles under way finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A stream that yields once per notification (coalescing bursts).
 fn notified(n: Arc<Context>, which: fn(&Context) -> &Notify) -> impl Stream<Item = ()> + Send {
@@ -142,6 +145,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // their addresses.
     let (svc_store, svc_writer) = reflector::store::<Service>();
     let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel::<Gone>();
+    // Store::wait_until_ready wakes only one waiter, and the controller is already one: the
+    // initial sync learns that Services are listed from the stream itself.
+    let (svc_listed_tx, mut svc_listed_rx) = watch::channel(false);
     let svc_events = reflector::reflector(
         svc_writer,
         watcher(
@@ -153,7 +159,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     .inspect(move |ev| {
         let _ = match ev {
             Ok(watcher::Event::Delete(s)) => gone_tx.send(Gone::Deleted(key_of(s))),
-            Ok(watcher::Event::InitDone) => gone_tx.send(Gone::Relisted),
+            Ok(watcher::Event::InitDone) => {
+                svc_listed_tx.send_replace(true);
+                gone_tx.send(Gone::Relisted)
+            }
             _ => Ok(()),
         };
     })
@@ -190,16 +199,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 ctx.pools.clone(),
                 ctx.namespaces.clone(),
             );
-            let ready = futures::future::join3(
-                svcs.wait_until_ready(),
-                pls.wait_until_ready(),
-                nss.wait_until_ready(),
-            )
-            .await;
-            if let (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) = ready {
+            let listed = svc_listed_rx.wait_for(|listed| *listed).await.map(|_| ());
+            let ready = futures::future::join(pls.wait_until_ready(), nss.wait_until_ready()).await;
+            if listed.is_err() {
+                error!("the Service watch ended before it listed");
+                return;
+            }
+            if let (Err(e), _) | (_, Err(e)) = ready {
                 error!(error = %e, "a cache closed before it was ready");
                 return;
             }
+            debug!("caches listed; re-reserving existing addresses");
             {
                 let mut st = ctx.state.lock().await;
                 pools::apply(&mut st, &pls.state());
@@ -290,19 +300,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         })
     };
 
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let sigterm = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+    // SIGTERM or Ctrl-C: finish the reconciles under way, but never wait for longer than
+    // SHUTDOWN_GRACE (a reconcile may still be waiting for the initial sync).
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => None } } => {},
+        }
+        info!("stopping");
+        let _ = stop_tx.send(true);
+    });
+    let stop = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let stop = async {
-        tokio::select! {
-            () = shutdown => {},
-            () = sigterm => {},
+    let stop_deadline = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
         }
     };
     let runner = controller
@@ -319,6 +340,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let outcome = tokio::select! {
         () = runner => Ok(()),
+        () = stop_deadline => {
+            warn!("reconciles did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
+            Ok(())
+        }
         () = lost => Err(anyhow::anyhow!("lost leadership; exiting so a standby takes over")),
         r = server => Err(anyhow::anyhow!("the metrics endpoint stopped: {r:?}")),
     };

@@ -8,6 +8,7 @@
 #   lab.sh env [--name N]        prints KUBECONFIG=... (and the lab's other paths)
 #   lab.sh exec [--name N] HOST -- CMD...   run CMD in HOST's namespace (cp, node1.., client)
 #   lab.sh list                  the labs that exist on this machine
+#   lab.sh restart-apiserver [--name N]   kill -9 the API server and start it again
 #
 # Layout (192.168.100.0/24 and fd00:100::/64 on one bridge, in a namespace of its own so nothing
 # touches the host's interfaces): cp .10, node1..N .11.., client .50. The API server listens on
@@ -211,12 +212,8 @@ port_free() {
   python3 -c 'import socket, sys; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
 }
 
-start_control_plane() {
+spawn_apiserver() {
   local d=$1
-  spawn etcd cp "$BIN/etcd" --name lab --data-dir "$d/etcd" \
-    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster lab=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
   spawn kube-apiserver cp "$BIN/kube-apiserver" \
     --etcd-servers http://127.0.0.1:2379 \
     --bind-address 0.0.0.0 --secure-port 6443 --advertise-address "$subnet4.10" \
@@ -229,6 +226,35 @@ start_control_plane() {
     --service-cluster-ip-range "$service_cidrs" \
     --cert-dir "$d/pki" --profiling=false --enable-priority-and-fairness=false \
     --allow-privileged=true --v 1
+}
+
+wait_apiserver_ready() {
+  local d=$1
+  wait_until "kube-apiserver is ready" 90 curl -sf --cacert "$d/pki/ca.crt" \
+    --cert "$d/pki/admin.crt" --key "$d/pki/admin.key" "https://127.0.0.1:$port/readyz" ||
+    die "kube-apiserver did not become ready within 90 s (see $d/logs/kube-apiserver.log)"
+}
+
+# Stops the API server (SIGKILL) and starts it again on the same etcd, as after a crash.
+do_restart_apiserver() {
+  local d
+  d=$(dir)
+  kill -KILL "$(cat "$d/pids/kube-apiserver")" 2>/dev/null || true
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  wait_until "the old kube-apiserver is gone" 10 bash -c '! kill -0 "$1" 2>/dev/null' _ \
+    "$(cat "$d/pids/kube-apiserver")" || die "the old kube-apiserver did not exit"
+  mv "$d/logs/kube-apiserver.log" "$d/logs/kube-apiserver.$(date +%s%N).log"
+  spawn_apiserver "$d"
+  wait_apiserver_ready "$d"
+}
+
+start_control_plane() {
+  local d=$1
+  spawn etcd cp "$BIN/etcd" --name lab --data-dir "$d/etcd" \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster lab=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
+  spawn_apiserver "$d"
   wait_until "etcd is up" 30 ip netns exec "$(ns cp)" curl -sf http://127.0.0.1:2379/health ||
     die "etcd did not become healthy within 30 s (see $d/logs/etcd.log)"
   # The host reaches the API server through a forward over a unix socket, so the host needs no
@@ -238,9 +264,7 @@ start_control_plane() {
   socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$d/apiserver.sock" \
     >"$d/logs/forward-out.log" 2>&1 &
   echo $! >"$d/pids/forward-out"
-  wait_until "kube-apiserver is ready" 90 curl -sf --cacert "$d/pki/ca.crt" \
-    --cert "$d/pki/admin.crt" --key "$d/pki/admin.key" "https://127.0.0.1:$port/readyz" ||
-    die "kube-apiserver did not become ready within 90 s (see $d/logs/kube-apiserver.log)"
+  wait_apiserver_ready "$d"
 }
 
 create_nodes() {
@@ -374,6 +398,7 @@ case $cmd in
     do_stop
     ;;
   status) load_state; do_status ;;
+  restart-apiserver) need_root; load_state; do_restart_apiserver ;;
   env) load_state; do_env ;;
   exec)
     load_state

@@ -296,6 +296,14 @@ impl Lab {
         Ok(())
     }
 
+    /// Kills the API server (SIGKILL) and starts it again on the same etcd; returns once it is
+    /// ready.
+    pub fn restart_apiserver(&self) -> Result<(), LabError> {
+        let mut cmd = Command::new(lab_script());
+        cmd.args(["restart-apiserver", "--name", &self.name]);
+        run(&mut cmd).map(|_| ())
+    }
+
     /// Starts a ferrolb controller in the control-plane namespace with the in-lab admin
     /// kubeconfig; `args` are extra flags (leader election is off unless they turn it on).
     pub fn start_controller(&self, tag: &str, args: &[&str]) -> Result<LabProcess, LabError> {

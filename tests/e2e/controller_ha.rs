@@ -1,0 +1,242 @@
+//! The controller under failure, against the lab's real API server: `kill -9` during a burst,
+//! two replicas with leader election, and an API server restart. No address may ever be
+//! duplicated or changed. These tests kill controllers, so they run one at a time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use ferrolb_tests::objects::{ensure_namespace, ingress_ips, mk_lb_service, wait_for_ips};
+use ferrolb_tests::{Lab, LabProcess, wait_for};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn setup(ns: &str, range: &str) -> (&'static Lab, Client, Api<Service>) {
+    let lab = Lab::shared();
+    static CRDS: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    CRDS.get_or_init(|| lab.install_crds().expect("CRDs"));
+    let client = lab.client().await.expect("client");
+    ensure_namespace(&client, ns).await;
+    let yaml = format!(
+        "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {{name: {ns}}}\nspec:\n  addresses: [\"{range}\"]\n  serviceAllocation: {{namespaces: [{ns}]}}\n"
+    );
+    lab.apply_yaml(&yaml, &[]).expect("pool");
+    (lab, client.clone(), Api::namespaced(client, ns))
+}
+
+async fn addresses(api: &Api<Service>) -> BTreeMap<String, Vec<String>> {
+    api.list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .map(|s| (s.metadata.name.clone().unwrap_or_default(), ingress_ips(s)))
+        .collect()
+}
+
+fn assert_no_duplicates(map: &BTreeMap<String, Vec<String>>) {
+    let mut seen = BTreeMap::new();
+    for (name, ips) in map {
+        for ip in ips {
+            if let Some(other) = seen.insert(ip.clone(), name.clone()) {
+                panic!("{ip} is held by both {other} and {name}");
+            }
+        }
+    }
+}
+
+async fn wait_all_allocated(
+    api: &Api<Service>,
+    n: usize,
+    deadline: Duration,
+) -> BTreeMap<String, Vec<String>> {
+    wait_for(
+        &format!("{n} Services to have an address"),
+        deadline,
+        || async {
+            let map = addresses(api).await;
+            let done = map.values().filter(|ips| !ips.is_empty()).count();
+            if map.len() == n && done == n {
+                Ok(map)
+            } else {
+                Err(format!("{done} of {} allocated", map.len()))
+            }
+        },
+    )
+    .await
+    .expect("all allocated")
+}
+
+/// A new Service gets an address: the (new) controller has synced and is deciding again.
+async fn sentinel(api: &Api<Service>, name: &str) -> Vec<String> {
+    let svc = mk_lb_service(api_ns(api), name, &[80], &[]);
+    api.create(&PostParams::default(), &svc)
+        .await
+        .expect("sentinel");
+    wait_for_ips(api, name, 1, Duration::from_secs(60))
+        .await
+        .expect("sentinel address")
+}
+
+fn api_ns(api: &Api<Service>) -> &str {
+    api.namespace().unwrap_or("default")
+}
+
+#[tokio::test]
+async fn lab_controller_kill_9_during_a_500_service_burst_never_duplicates_or_changes() {
+    let _serial = serial();
+    let ns = "burst";
+    let (lab, _, api) = setup(ns, "10.200.0.0/22").await;
+    let mut controller = lab
+        .start_controller("controller-burst-0", &[])
+        .expect("controller");
+    // 500 Services from one file, created while the controller is killed and restarted.
+    let mut yaml = String::new();
+    for i in 0..500 {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i:03}, namespace: {ns}}}\nspec:\n  type: LoadBalancer\n  selector: {{app: s{i:03}}}\n  ports: [{{port: 80, protocol: TCP}}]\n"
+        ));
+    }
+    let creator = {
+        let file = lab.dir().join("burst.yaml");
+        std::fs::write(&file, yaml).expect("write");
+        let mut cmd = lab.kubectl_cmd();
+        cmd.arg("create").arg("-f").arg(&file);
+        std::thread::spawn(move || ferrolb_tests::run(&mut cmd).map(|_| ()))
+    };
+    let mut kills = 0;
+    for (round, threshold) in [40usize, 150, 300].into_iter().enumerate() {
+        wait_for(
+            &format!("{threshold} Services with an address"),
+            Duration::from_secs(120),
+            || async {
+                let done = addresses(&api)
+                    .await
+                    .values()
+                    .filter(|ips| !ips.is_empty())
+                    .count();
+                if done >= threshold { Ok(()) } else { Err(done) }
+            },
+        )
+        .await
+        .expect("progress");
+        controller.signal("KILL");
+        controller.kill();
+        kills += 1;
+        controller = lab
+            .start_controller(&format!("controller-burst-{}", round + 1), &[])
+            .expect("restart");
+    }
+    creator
+        .join()
+        .expect("creator thread")
+        .expect("kubectl create");
+    let before = wait_all_allocated(&api, 500, Duration::from_secs(180)).await;
+    assert_no_duplicates(&before);
+    assert_eq!(kills, 3);
+
+    // One more hard restart: every address stays exactly where it was.
+    controller.signal("KILL");
+    controller.kill();
+    let _controller = lab
+        .start_controller("controller-burst-final", &[])
+        .expect("restart");
+    sentinel(&api, "sentinel").await;
+    let mut after = addresses(&api).await;
+    after.remove("sentinel");
+    assert_eq!(before, after, "a controller restart changed addresses");
+}
+
+#[tokio::test]
+async fn lab_two_replicas_elect_one_leader_and_fail_over_without_changes() {
+    let _serial = serial();
+    let ns = "replicas";
+    let (lab, client, api) = setup(ns, "10.201.0.0/24").await;
+    ensure_namespace(&client, "ferrolb-system").await;
+    let args = |id: &'static str| {
+        vec![
+            "--leader-elect=true",
+            "--lease-namespace",
+            "ferrolb-system",
+            "--lease-seconds",
+            "3",
+            "--identity",
+            id,
+        ]
+    };
+    let mut replicas: BTreeMap<&str, LabProcess> = BTreeMap::new();
+    for id in ["replica-a", "replica-b"] {
+        replicas.insert(id, lab.start_controller(id, &args(id)).expect("replica"));
+    }
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "ferrolb-system");
+    let holder = wait_for("a lease holder", Duration::from_secs(30), || async {
+        let lease = leases
+            .get("ferrolb-controller")
+            .await
+            .map_err(|e| e.to_string())?;
+        lease
+            .spec
+            .and_then(|s| s.holder_identity)
+            .ok_or_else(|| "no holder".to_owned())
+    })
+    .await
+    .expect("leader");
+    let first = sentinel(&api, "before-failover").await;
+
+    let mut leader = replicas
+        .remove(holder.as_str())
+        .expect("the holder is one of ours");
+    leader.signal("KILL");
+    leader.kill();
+    let standby = replicas.keys().next().copied().expect("standby").to_owned();
+    wait_for(
+        "the standby to take the lease",
+        Duration::from_secs(30),
+        || async {
+            let lease = leases
+                .get("ferrolb-controller")
+                .await
+                .map_err(|e| e.to_string())?;
+            let h = lease
+                .spec
+                .and_then(|s| s.holder_identity)
+                .unwrap_or_default();
+            if h == standby { Ok(()) } else { Err(h) }
+        },
+    )
+    .await
+    .expect("failover");
+    let second = sentinel(&api, "after-failover").await;
+    assert_ne!(first, second);
+    let map = addresses(&api).await;
+    assert_eq!(map["before-failover"], first, "failover changed an address");
+    assert_no_duplicates(&map);
+}
+
+#[tokio::test]
+async fn lab_controller_survives_an_api_server_restart() {
+    let _serial = serial();
+    let ns = "apirestart";
+    let (lab, _, api) = setup(ns, "10.202.0.0/24").await;
+    let _controller = lab
+        .start_controller("controller-apirestart", &[])
+        .expect("controller");
+    let first = sentinel(&api, "before").await;
+    lab.restart_apiserver().expect("restart the API server");
+    let client = lab.client().await.expect("client");
+    let api: Api<Service> = Api::namespaced(client, ns);
+    let second = sentinel(&api, "after").await;
+    assert_ne!(first, second);
+    let map = addresses(&api).await;
+    assert_eq!(map["before"], first);
+    assert_no_duplicates(&map);
+    let distinct: BTreeSet<_> = map.values().flatten().collect();
+    assert_eq!(distinct.len(), 2);
+}
