@@ -45,7 +45,6 @@ demo: deps build
 
 ## bench: benchmarks; each prints its figures and the ratio to a reference measured in the same run
 bench: deps
-	$(CARGO) build --workspace --bins --release
 	tests/bench.sh
 
 lab-start: deps

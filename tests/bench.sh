@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark of ferrolb, each in a fresh lab, on release builds.
+#
+# A benchmark is a binary of the tests crate named ferrolb-bench-<name> (tests/bench/<name>.rs).
+# Each prints its figures next to a reference measured in the same run, and writes a
+# machine-readable result to target/bench/<name>.json.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export FERROLB_PROFILE=release
+out=${FERROLB_BENCH_OUT:-${CARGO_TARGET_DIR:-$root/target}/bench}
+mkdir -p "$out"
+
+cargo build --release --workspace --bins
+names=$(sed -n 's/^name = "ferrolb-bench-\(.*\)"/\1/p' tests/Cargo.toml)
+[ -n "$names" ] || { echo "bench: no benchmarks found in tests/Cargo.toml" >&2; exit 1; }
+failed=0
+for name in $names; do
+  if [ -n "${FERROLB_BENCH:-}" ] && [ "$FERROLB_BENCH" != "$name" ]; then
+    continue
+  fi
+  printf '\n== bench %s\n' "$name"
+  if ! "${CARGO_TARGET_DIR:-$root/target}/release/ferrolb-bench-$name" --out "$out/$name.json"; then
+    echo "bench $name failed" >&2
+    failed=1
+  fi
+done
+printf '\nresults: %s\n' "$out"
+exit "$failed"
