@@ -51,6 +51,7 @@ logs=$LAB_DIR/logs
 ip netns exec "flb-$name-cp" env KUBECONFIG="$LAB_KUBECONFIG_INLAB" "$controller_bin" \
   --leader-elect=false --metrics-addr 127.0.0.1:7472 >"$logs/controller.log" 2>&1 &
 echo $! >"$LAB_DIR/pids/controller"
+disown
 key=$(head -c 32 /dev/urandom | base64)
 declare -A speaker_pid
 for ((i = 1; i <= LAB_NODES; i++)); do
@@ -59,6 +60,7 @@ for ((i = 1; i <= LAB_NODES; i++)); do
     >"$logs/speaker-node$i.log" 2>&1 &
   speaker_pid[node$i]=$!
   echo $! >"$LAB_DIR/pids/speaker-node$i"
+  disown
 done
 
 say "Creating the kubespray example pool ($pool_range), an L2Advertisement and a Service"
