@@ -3,7 +3,6 @@
 //! duplicated or changed. These tests kill controllers, so they run one at a time.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use ferrolb_tests::objects::{ensure_namespace, ingress_ips, mk_lb_service, wait_for_ips};
@@ -12,10 +11,12 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
+use tokio::sync::{Mutex, MutexGuard};
 
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+/// One test at a time: they kill controllers. (An async lock: each test has its own runtime.)
+async fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::const_new(());
+    LOCK.lock().await
 }
 
 async fn setup(ns: &str, range: &str) -> (&'static Lab, Client, Api<Service>) {
@@ -91,7 +92,7 @@ fn api_ns(api: &Api<Service>) -> &str {
 
 #[tokio::test]
 async fn lab_controller_kill_9_during_a_500_service_burst_never_duplicates_or_changes() {
-    let _serial = serial();
+    let _serial = serial().await;
     let ns = "burst";
     let (lab, _, api) = setup(ns, "10.200.0.0/22").await;
     let mut controller = lab
@@ -156,7 +157,7 @@ async fn lab_controller_kill_9_during_a_500_service_burst_never_duplicates_or_ch
 
 #[tokio::test]
 async fn lab_two_replicas_elect_one_leader_and_fail_over_without_changes() {
-    let _serial = serial();
+    let _serial = serial().await;
     let ns = "replicas";
     let (lab, client, api) = setup(ns, "10.201.0.0/24").await;
     ensure_namespace(&client, "ferrolb-system").await;
@@ -222,7 +223,7 @@ async fn lab_two_replicas_elect_one_leader_and_fail_over_without_changes() {
 
 #[tokio::test]
 async fn lab_controller_survives_an_api_server_restart() {
-    let _serial = serial();
+    let _serial = serial().await;
     let ns = "apirestart";
     let (lab, _, api) = setup(ns, "10.202.0.0/24").await;
     let _controller = lab
