@@ -47,6 +47,13 @@ demo: deps build
 bench: deps
 	tests/bench.sh
 
+## fuzz: the frame parser and membership envelope under libFuzzer, for FUZZ_SECONDS (needs nightly)
+FUZZ_SECONDS ?= 60
+fuzz:
+	@rustup toolchain list | grep -q nightly || { echo "make fuzz needs a nightly toolchain (rustup toolchain install nightly)"; exit 1; }
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd speaker/fuzz && cargo +nightly fuzz run frame -- -max_total_time=$(FUZZ_SECONDS)
+
 lab-start: deps
 	tests/lab/lab.sh start --name dev
 
