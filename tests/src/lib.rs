@@ -394,3 +394,6 @@ impl Drop for Lab {
         }
     }
 }
+
+mod token;
+pub use token::TokenKubeconfig;
