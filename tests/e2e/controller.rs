@@ -466,3 +466,45 @@ async fn lab_controller_prefers_the_lower_priority_number() {
         ["192.168.100.232"]
     );
 }
+
+#[tokio::test]
+async fn lab_controller_reports_pool_usage_and_overlaps_in_pool_status() {
+    let ns = "overlap";
+    let (_, api) = setup(ns).await;
+    let lab = lab();
+    pool(
+        lab,
+        "overlap-a",
+        ns,
+        &["192.168.100.236-192.168.100.239"],
+        ", priority: 1",
+    );
+    pool(
+        lab,
+        "overlap-b",
+        ns,
+        &["192.168.100.238/31"],
+        ", priority: 2",
+    );
+    create(&api, &mk_lb_service(ns, "web", &[80], &[])).await;
+    assert_eq!(
+        wait_for_ips(&api, "web", 1, DEADLINE).await.expect("web"),
+        ["192.168.100.236"]
+    );
+    let jsonpath = "jsonpath={.status.assignedIPv4}/{.status.availableIPv4} {.status.conditions[?(@.type==\"Overlapping\")].status}: {.status.conditions[?(@.type==\"Overlapping\")].message}";
+    for (pool, want_counts, other) in [
+        ("overlap-a", "1/3", "overlap-b"),
+        ("overlap-b", "0/2", "overlap-a"),
+    ] {
+        wait_for(&format!("pool {pool} status"), DEADLINE, || async {
+            let out = lab
+                .kubectl(&["get", "ipaddresspool", pool, "-o", jsonpath])
+                .map_err(|e| e.to_string())?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let ok = text.starts_with(&format!("{want_counts} True:")) && text.contains(other);
+            if ok { Ok(()) } else { Err(text) }
+        })
+        .await
+        .expect("pool status");
+    }
+}
