@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrolb_crds::service::{ingress_ips, is_served};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -43,18 +44,6 @@ impl Error {
 /// The `namespace/name` key of a Service.
 pub fn key_of(svc: &Service) -> ServiceKey {
     ServiceKey::new(svc.namespace().unwrap_or_default(), svc.name_any())
-}
-
-/// Whether the controller serves this Service: `type: LoadBalancer` with no class or ours.
-pub fn is_ours(svc: &Service, class: Option<&str>) -> bool {
-    let Some(spec) = svc.spec.as_ref() else {
-        return false;
-    };
-    spec.type_.as_deref() == Some("LoadBalancer")
-        && match spec.load_balancer_class.as_deref() {
-            None => true,
-            Some(c) => Some(c) == class,
-        }
 }
 
 /// What changed for a Service in one decision, for events and logs.
@@ -176,7 +165,7 @@ async fn reconcile_inner(svc: &Service, ctx: &Context, key: &ServiceKey) -> Resu
     let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = svc.meta().deletion_timestamp.is_some();
 
-    if deleting || !is_ours(svc, ctx.class.as_deref()) {
+    if deleting || !is_served(svc, ctx.class.as_deref()) {
         let released = {
             let mut st = ctx.state.lock().await;
             st.pending.remove(key);
@@ -189,8 +178,7 @@ async fn reconcile_inner(svc: &Service, ctx: &Context, key: &ServiceKey) -> Resu
             ctx.pools_changed.notify_one();
             info!(service = %key, ips = %ips_text(&released), "released");
         }
-        let ours_written =
-            status::current_condition(svc).is_some() || !status::current_ips(svc).is_empty();
+        let ours_written = status::current_condition(svc).is_some() || !ingress_ips(svc).is_empty();
         if !deleting && !released.is_empty() && ours_written {
             write(&api, svc, key, status::clear_body()).await?;
             let note = format!(

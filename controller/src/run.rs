@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ferrolb_crds::IPAddressPool;
+use ferrolb_crds::service::{ingress_ips, is_served};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::runtime::controller::Controller;
@@ -24,8 +25,8 @@ use crate::context::{AllocState, Context};
 use crate::http::{self, Health};
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
-use crate::reconcile::{self, is_ours, key_of};
-use crate::{pool_status, pools, status};
+use crate::reconcile::{self, key_of};
+use crate::{pool_status, pools};
 
 /// How long a stopping controller lets reconciles under way finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -49,7 +50,7 @@ pub fn reserve_existing(
     let mut svcs: Vec<_> = services
         .state()
         .into_iter()
-        .filter(|s| is_ours(s, class) && !status::current_ips(s).is_empty())
+        .filter(|s| is_served(s, class) && !ingress_ips(s).is_empty())
         .collect();
     svcs.sort_by(|a, b| {
         let t = |s: &Service| s.metadata.creation_timestamp.as_ref().map(|t| t.0);
@@ -58,7 +59,7 @@ pub fn reserve_existing(
     let mut kept = 0usize;
     for svc in svcs {
         let key = key_of(&svc);
-        let ips = status::current_ips(&svc);
+        let ips = ingress_ips(&svc);
         let ns_labels = namespaces
             .get(&reflector::ObjectRef::new(&key.namespace))
             .map(|n| n.labels().clone())

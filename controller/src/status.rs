@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use ferrolb_crds::service::ingress_ips;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -27,18 +28,6 @@ pub struct DesiredStatus {
     pub message: String,
 }
 
-/// The `ingress` IPs currently in a Service's status (unparsable entries are skipped).
-pub fn current_ips(svc: &Service) -> Vec<IpAddr> {
-    svc.status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect()
-}
-
 /// The controller's condition as the Service carries it now.
 pub fn current_condition(svc: &Service) -> Option<&Condition> {
     svc.status
@@ -51,7 +40,7 @@ pub fn current_condition(svc: &Service) -> Option<&Condition> {
 
 /// Whether the Service already shows `desired` (ignoring timestamps), so no write is needed.
 pub fn is_current(svc: &Service, desired: &DesiredStatus) -> bool {
-    let ingress_ok = current_ips(svc) == desired.ips
+    let ingress_ok = ingress_ips(svc) == desired.ips
         && svc
             .status
             .as_ref()

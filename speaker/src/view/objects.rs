@@ -21,29 +21,7 @@ pub fn service_key(svc: &Service) -> String {
     format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any())
 }
 
-/// Whether ferrolb serves `svc`: `type: LoadBalancer` with no class or with `class`.
-pub fn served(svc: &Service, class: Option<&str>) -> bool {
-    let Some(spec) = svc.spec.as_ref() else {
-        return false;
-    };
-    spec.type_.as_deref() == Some("LoadBalancer")
-        && match spec.load_balancer_class.as_deref() {
-            None => true,
-            Some(c) => Some(c) == class,
-        }
-}
-
-/// The addresses in the Service's `status.loadBalancer.ingress` (unparsable ones skipped).
-pub fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
-    svc.status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect()
-}
+pub use ferrolb_crds::service::{ingress_ips, is_served as served};
 
 /// Whether the Service keeps external traffic on nodes with a local endpoint.
 pub fn is_local(svc: &Service) -> bool {
