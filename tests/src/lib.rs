@@ -397,3 +397,5 @@ impl Drop for Lab {
 
 mod token;
 pub use token::TokenKubeconfig;
+
+pub mod bench;
