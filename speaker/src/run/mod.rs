@@ -37,6 +37,8 @@ use speaker::Addresses;
 pub const HANDOVER: Duration = Duration::from_millis(300);
 /// How often interfaces are rescanned and the membership seeds refreshed.
 const RESCAN: Duration = Duration::from_secs(1);
+/// The shortest time between two passes over the Services, unless membership changed.
+const MIN_PASS_GAP: Duration = Duration::from_millis(50);
 /// How long to wait for this node's Node object to show an InternalIP.
 const NODE_WAIT: Duration = Duration::from_secs(120);
 
@@ -146,10 +148,12 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let mut tick = tokio::time::interval(RESCAN);
     let class = cli.load_balancer_class.clone();
 
+    let mut last_pass = tokio::time::Instant::now() - MIN_PASS_GAP;
     loop {
+        let mut membership_changed = false;
         tokio::select! {
             _ = changed.notified() => {}
-            _ = view.changed() => {}
+            _ = view.changed() => membership_changed = true,
             Some(event) = link_rx.recv() => match event {
                 LinkEvent::Conflict { interface, conflict } => addresses.conflict(interface, conflict),
                 LinkEvent::Closed { interface } => links.closed(&interface),
@@ -166,6 +170,28 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             _ = sigterm.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
+        // A pass looks at every Service, so a burst of API changes or finished probes is taken
+        // in one pass rather than one pass each (which grew with the square of the Services).
+        // A membership change is never held back: that is a failover.
+        if !membership_changed && last_pass.elapsed() < MIN_PASS_GAP {
+            tokio::select! {
+                _ = tokio::time::sleep_until(last_pass + MIN_PASS_GAP) => {}
+                _ = view.changed() => {}
+            }
+        }
+        while let Ok(ip) = probe_rx.try_recv() {
+            addresses.probe_done(ip, &links);
+        }
+        while let Ok(event) = link_rx.try_recv() {
+            match event {
+                LinkEvent::Conflict {
+                    interface,
+                    conflict,
+                } => addresses.conflict(interface, conflict),
+                LinkEvent::Closed { interface } => links.closed(&interface),
+            }
+        }
+        last_pass = tokio::time::Instant::now();
         let group_view = view.borrow_and_update().clone();
         let step = Step {
             me: &me,

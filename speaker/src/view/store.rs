@@ -38,8 +38,16 @@ where
     K::DynamicType: Default + Eq + Hash + Clone,
 {
     let (reader, writer) = reflector::store();
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    // The caches keep what the speaker reads, not the server's bookkeeping: managed fields and
+    // kubectl's copy of the last applied object are most of a Service's size.
+    let trimmed = watcher(api, watcher::Config::default()).modify(|obj: &mut K| {
+        let meta = obj.meta_mut();
+        meta.managed_fields = None;
+        if let Some(a) = meta.annotations.as_mut() {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+    });
+    let stream = reflector::reflector(writer, trimmed).default_backoff();
     tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {
