@@ -21,6 +21,18 @@ pub struct PoolChanges {
     pub changed: usize,
     /// Services that must move because an edit removed their address from every pool.
     pub to_move: usize,
+    /// Pools that became invalid or whose error changed.
+    pub invalidated: usize,
+    /// Pools deleted.
+    pub deleted: usize,
+}
+
+impl PoolChanges {
+    /// Whether anything a Service's allocation depends on changed (a pool's status alone does
+    /// not count).
+    pub fn any(&self) -> bool {
+        *self != PoolChanges::default()
+    }
 }
 
 /// Brings the allocator's pools in line with the current objects.
@@ -55,6 +67,7 @@ pub fn apply(st: &mut AllocState, objects: &[Arc<IPAddressPool>]) -> PoolChanges
             Err(e) => {
                 if st.pool_errors.get(&name) != Some(&e.to_string()) {
                     warn!(pool = %name, error = %e, "invalid pool; its Services keep their addresses");
+                    changes.invalidated += 1;
                 }
                 st.pool_errors.insert(name.clone(), e.to_string());
                 st.allocator.invalidate_pool(&name);
@@ -69,6 +82,7 @@ pub fn apply(st: &mut AllocState, objects: &[Arc<IPAddressPool>]) -> PoolChanges
         .collect();
     for name in gone {
         info!(pool = %name, "pool deleted; its Services keep their addresses");
+        changes.deleted += 1;
         st.allocator.delete_pool(&name);
         st.pool_names.remove(&name);
         st.pool_errors.remove(&name);
@@ -162,5 +176,21 @@ mod tests {
         let pools = [mk_pool("a", &["192.168.100.240/30"])];
         assert_eq!(apply(&mut st, &pools).changed, 1);
         assert_eq!(apply(&mut st, &pools).changed, 0);
+    }
+
+    #[test]
+    fn a_status_write_is_no_change_but_deletion_and_invalidity_are() {
+        let mut st = AllocState::default();
+        assert!(apply(&mut st, &[mk_pool("a", &["192.168.100.240/30"])]).any());
+        let mut with_status = (*mk_pool("a", &["192.168.100.240/30"])).clone();
+        with_status.status = Some(ferrolb_crds::IPAddressPoolStatus {
+            assigned_ipv4: Some(1),
+            ..Default::default()
+        });
+        assert!(!apply(&mut st, &[Arc::new(with_status)]).any());
+        let invalid = apply(&mut st, &[mk_pool("a", &["fd00::20-fd00::10"])]);
+        assert_eq!(invalid.invalidated, 1);
+        assert!(!apply(&mut st, &[mk_pool("a", &["fd00::20-fd00::10"])]).any());
+        assert_eq!(apply(&mut st, &[]).deleted, 1);
     }
 }

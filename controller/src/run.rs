@@ -236,11 +236,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 if !*ctx.synced.borrow() {
                     continue;
                 }
-                {
+                let changes = {
                     let mut st = ctx.state.lock().await;
-                    pools::apply(&mut st, &ctx.pools.state());
+                    pools::apply(&mut st, &ctx.pools.state())
+                };
+                // Our own pool status writes come back here too; they change nothing for
+                // Services, and re-running every Service on each of them made a burst of
+                // allocations quadratic.
+                if changes.any() {
+                    ctx.retry_all.notify_one();
                 }
-                ctx.retry_all.notify_one();
                 ctx.pools_changed.notify_one();
             }
         })
