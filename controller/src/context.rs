@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ferrolb_crds::IPAddressPool;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::Client;
-use kube::runtime::events::Recorder;
+use kube::runtime::events::Event;
 use kube::runtime::reflector::Store;
-use tokio::sync::{Mutex, Notify, watch};
+use tokio::sync::{Mutex, Notify, mpsc, watch};
 
 use crate::allocator::{Allocator, ServiceKey};
 use crate::metrics::Metrics;
@@ -44,8 +45,9 @@ pub struct Context {
     pub state: Mutex<AllocState>,
     /// Becomes true once existing addresses are re-reserved; nothing is decided before.
     pub synced: watch::Receiver<bool>,
-    /// Publishes events on Services and pools.
-    pub recorder: Recorder,
+    /// Events to publish. One task publishes them in order, so a reconcile never waits for an
+    /// event and events never hold back status writes.
+    pub events: mpsc::UnboundedSender<(Event, ObjectReference)>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// The `loadBalancerClass` served besides none.

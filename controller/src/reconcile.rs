@@ -185,7 +185,7 @@ async fn reconcile_inner(svc: &Service, ctx: &Context, key: &ServiceKey) -> Resu
                 "Released {}: the Service is no longer served by ferrolb",
                 ips_text(&released)
             );
-            publish(ctx, svc, EventType::Normal, "IPReleased", note).await;
+            publish(ctx, svc, EventType::Normal, "IPReleased", note);
         }
         return Ok(Action::await_change());
     }
@@ -235,7 +235,7 @@ async fn reconcile_inner(svc: &Service, ctx: &Context, key: &ServiceKey) -> Resu
         )
         .await?;
     }
-    report(ctx, svc, key, &desired, change, previous).await;
+    report(ctx, svc, key, &desired, change, previous);
     Ok(Action::await_change())
 }
 
@@ -260,7 +260,7 @@ async fn write(
     }
 }
 
-async fn report(
+fn report(
     ctx: &Context,
     svc: &Service,
     key: &ServiceKey,
@@ -280,8 +280,7 @@ async fn report(
                 EventType::Normal,
                 "IPAllocated",
                 desired.message.clone(),
-            )
-            .await;
+            );
         }
         Change::Moved { from, to, why } => {
             ctx.metrics.allocations.inc();
@@ -289,7 +288,7 @@ async fn report(
             ctx.pools_changed.notify_one();
             warn!(service = %key, from = %ips_text(&from), to = %ips_text(&to), %why, "moved");
             let note = format!("Moved from {} to {}: {why}", ips_text(&from), ips_text(&to));
-            publish(ctx, svc, EventType::Warning, "IPChanged", note).await;
+            publish(ctx, svc, EventType::Warning, "IPChanged", note);
         }
         Change::Failed(e) => {
             // Only a new reason or message is news; retries of the same failure are quiet.
@@ -307,14 +306,13 @@ async fn report(
                     EventType::Warning,
                     "AllocationFailed",
                     e.to_string(),
-                )
-                .await;
+                );
             }
         }
     }
 }
 
-async fn publish(ctx: &Context, svc: &Service, type_: EventType, reason: &str, note: String) {
+fn publish(ctx: &Context, svc: &Service, type_: EventType, reason: &str, note: String) {
     let ev = Event {
         type_,
         reason: reason.to_owned(),
@@ -322,9 +320,8 @@ async fn publish(ctx: &Context, svc: &Service, type_: EventType, reason: &str, n
         action: "Allocate".to_owned(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &svc.object_ref(&())).await {
-        warn!(service = %key_of(svc), error = %e, "could not publish event");
-    }
+    // Only fails once the publisher is gone, that is while the process stops.
+    let _ = ctx.events.send((ev, svc.object_ref(&())));
 }
 
 /// What to do after a failed reconcile: count it and retry soon.

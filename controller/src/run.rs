@@ -170,6 +170,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     .touched_objects();
     let controller = Controller::for_stream(svc_events, svc_store.clone());
     let (synced_tx, synced_rx) = watch::channel(false);
+    // Events go out one at a time, in order, behind the status writes: a burst of allocations
+    // is bounded by the API server's status writes, not by twice as many requests.
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let event_task = {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "ferrolb-controller".into(),
+                instance: Some(identity.clone()),
+            },
+        );
+        tokio::spawn(async move {
+            while let Some((ev, object)) = events_rx.recv().await {
+                if let Err(e) = recorder.publish(&ev, &object).await {
+                    let service = format!(
+                        "{}/{}",
+                        object.namespace.as_deref().unwrap_or_default(),
+                        object.name.as_deref().unwrap_or_default()
+                    );
+                    warn!(service = %service, reason = %ev.reason, error = %e, "could not publish event");
+                }
+            }
+        })
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         services: svc_store,
@@ -177,13 +201,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         namespaces: ns_store.clone(),
         state: Default::default(),
         synced: synced_rx,
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "ferrolb-controller".into(),
-                instance: Some(identity.clone()),
-            },
-        ),
+        events: events_tx,
         metrics: metrics.clone(),
         class: args.load_balancer_class.clone(),
         retry_all: Notify::new(),
@@ -353,7 +371,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         () = lost => Err(anyhow::anyhow!("lost leadership; exiting so a standby takes over")),
         r = server => Err(anyhow::anyhow!("the metrics endpoint stopped: {r:?}")),
     };
-    for t in [init, pool_task, ns_task, status_task, release_task] {
+    for t in [
+        init,
+        pool_task,
+        ns_task,
+        status_task,
+        release_task,
+        event_task,
+    ] {
         t.abort();
     }
     if let Some(l) = leadership {
