@@ -28,6 +28,11 @@ use crate::metrics::Metrics;
 use crate::reconcile::{self, key_of};
 use crate::{pool_status, pools};
 
+/// Reconciles under way at once. Each holds its own HTTP/1.1 connection while it writes, so an
+/// unbounded burst of N Services opened N TLS connections (and kept their buffers in the idle
+/// pool); this many already keep an API server busy.
+const MAX_CONCURRENT_RECONCILES: u16 = 64;
+
 /// How long a stopping controller lets reconciles under way finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -151,10 +156,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (svc_listed_tx, mut svc_listed_rx) = watch::channel(false);
     let svc_events = reflector::reflector(
         svc_writer,
+        // managedFields are never read here, and they are most of a cached Service's memory.
         watcher(
             Api::<Service>::all(client.clone()),
             watcher::Config::default(),
-        ),
+        )
+        .modify(|s| s.managed_fields_mut().clear()),
     )
     .default_backoff()
     .inspect(move |ev| {
@@ -168,7 +175,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         };
     })
     .touched_objects();
-    let controller = Controller::for_stream(svc_events, svc_store.clone());
+    let controller = Controller::for_stream(svc_events, svc_store.clone()).with_config(
+        kube::runtime::controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES),
+    );
     let (synced_tx, synced_rx) = watch::channel(false);
     // Events go out one at a time, in order, behind the status writes: a burst of allocations
     // is bounded by the API server's status writes, not by twice as many requests.
