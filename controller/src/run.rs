@@ -161,7 +161,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Api::<Service>::all(client.clone()),
             watcher::Config::default(),
         )
-        .modify(|s| s.managed_fields_mut().clear()),
+        .modify(|s| {
+            s.managed_fields_mut().clear();
+            // kubectl's copy of the whole object; the requests are read from the live
+            // annotations, never from this one.
+            s.annotations_mut()
+                .remove("kubectl.kubernetes.io/last-applied-configuration");
+        }),
     )
     .default_backoff()
     .inspect(move |ev| {
