@@ -12,7 +12,6 @@
 mod values_table;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -613,21 +612,12 @@ fn lab_helm_template_is_accepted_by_the_api_server() {
             "l2Advertisement.interfaces[0]=eth0",
         ],
     );
-    let mut child = lab
-        .kubectl_cmd()
-        .args(["apply", "--dry-run=server", "-o", "name", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let out = lab
+        .kubectl_with_input(
+            &["apply", "--dry-run=server", "-o", "name", "-f", "-"],
+            &rendered,
+        )
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(rendered.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "the API server refused the rendered chart: {}",

@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::OnceLock;
@@ -23,54 +22,18 @@ fn fixtures_dir() -> PathBuf {
 async fn crds_installed(lab: &Lab) {
     static APPLIED: OnceLock<()> = OnceLock::new();
     APPLIED.get_or_init(|| {
-        let crds = workspace_dir().join("crds/yaml/crds.yaml");
-        lab.kubectl(&["apply", "--server-side", "-f", crds.to_str().unwrap()])
-            .unwrap_or_else(|e| panic!("installing the CRDs: {e}"));
+        lab.install_crds()
+            .unwrap_or_else(|e| panic!("installing the CRDs: {e}"))
     });
-    for crd in ["ipaddresspools.ferrolb.io", "l2advertisements.ferrolb.io"] {
-        wait_for(
-            &format!("CRD {crd} to be established"),
-            Duration::from_secs(30),
-            || async move {
-                let out = lab
-                    .kubectl(&[
-                        "get",
-                        "crd",
-                        crd,
-                        "-o",
-                        r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
-                    ])
-                    .map_err(|e| e.to_string())?;
-                let status = String::from_utf8_lossy(&out.stdout).into_owned();
-                if status == "True" {
-                    Ok(())
-                } else {
-                    Err(status)
-                }
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    }
 }
 
 /// `kubectl apply --dry-run=server -o name -f -` with `yaml` on stdin (any exit status).
 fn dry_run_apply(lab: &Lab, yaml: &str) -> Output {
-    let mut child = lab
-        .kubectl_cmd()
-        .args(["apply", "--dry-run=server", "-o", "name", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    lab.kubectl_with_input(
+        &["apply", "--dry-run=server", "-o", "name", "-f", "-"],
+        yaml,
+    )
+    .unwrap()
 }
 
 /// Object names (`kind/name`, lowercase kind) in a YAML stream, as kubectl prints them.

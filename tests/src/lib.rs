@@ -252,10 +252,25 @@ impl Lab {
 
     /// Applies YAML documents with `kubectl apply --server-side` plus `extra` arguments.
     pub fn apply_yaml(&self, yaml: &str, extra: &[&str]) -> Result<Output, LabError> {
+        let mut args = vec!["apply", "--server-side", "--force-conflicts", "-f", "-"];
+        args.extend_from_slice(extra);
+        let out = self.kubectl_with_input(&args, yaml)?;
+        if !out.status.success() {
+            return Err(LabError::Command {
+                command: format!("kubectl {}", args.join(" ")),
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs `kubectl` with `args` and `input` on its stdin; returns its output whatever its exit
+    /// status (the caller asserts on it).
+    pub fn kubectl_with_input(&self, args: &[&str], input: &str) -> Result<Output, LabError> {
         use std::io::Write;
         let mut cmd = self.kubectl_cmd();
-        cmd.args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
-            .args(extra)
+        cmd.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -266,17 +281,9 @@ impl Lab {
         };
         let mut child = cmd.spawn().map_err(spawn_err)?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(yaml.as_bytes()).map_err(spawn_err)?;
+            stdin.write_all(input.as_bytes()).map_err(spawn_err)?;
         }
-        let out = child.wait_with_output().map_err(spawn_err)?;
-        if !out.status.success() {
-            return Err(LabError::Command {
-                command: line,
-                status: out.status,
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            });
-        }
-        Ok(out)
+        child.wait_with_output().map_err(spawn_err)
     }
 
     /// Installs the ferrolb CRDs (`crds/yaml/`) and waits until the API server serves them.
