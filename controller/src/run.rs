@@ -90,6 +90,36 @@ enum Gone {
     Relisted,
 }
 
+/// What the Service controller is triggered by: live changes only.
+///
+/// During a re-list (after a watch expired, e.g. across an API server restart) kube's reflector
+/// collects the listed objects aside and swaps them into the store only at `InitDone`, so an
+/// object listed for the first time is not in the store yet when its `InitApply` arrives, and
+/// the controller would drop its reconcile as "not found". Listed objects are therefore
+/// reconciled all at once after the list is complete (initial sync and `Gone::Relisted`), and
+/// deletions are handled by the release task.
+fn live_change(
+    ev: Result<watcher::Event<Service>, watcher::Error>,
+) -> Option<Result<Service, watcher::Error>> {
+    match ev {
+        Ok(watcher::Event::Apply(svc)) => Some(Ok(svc)),
+        Ok(_) => None,
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// When a cache's contents changed: on every live event, and once a re-list is complete (its
+/// objects reach the store all together at `InitDone`, see `live_change`).
+fn store_changed<K>(
+    ev: Result<watcher::Event<K>, watcher::Error>,
+) -> Option<Result<(), watcher::Error>> {
+    match ev {
+        Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => None,
+        Ok(_) => Some(Ok(())),
+        Err(e) => Some(Err(e)),
+    }
+}
+
 /// Runs the controller until it is stopped or loses leadership.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = Client::try_default()
@@ -134,8 +164,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             watcher::Config::default(),
         ),
     )
-    .default_backoff()
-    .touched_objects();
+    .backoff(ferrolb_crds::watch::backoff())
+    .filter_map(|ev| std::future::ready(store_changed(ev)));
     let (ns_store, ns_writer) = reflector::store::<Namespace>();
     let ns_events = reflector::reflector(
         ns_writer,
@@ -144,8 +174,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             watcher::Config::default(),
         ),
     )
-    .default_backoff()
-    .touched_objects();
+    .backoff(ferrolb_crds::watch::backoff())
+    .filter_map(|ev| std::future::ready(store_changed(ev)));
 
     // Our own Service reflector, so deletions (which the controller never reconciles) release
     // their addresses.
@@ -169,7 +199,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .remove("kubectl.kubernetes.io/last-applied-configuration");
         }),
     )
-    .default_backoff()
+    .backoff(ferrolb_crds::watch::backoff())
     .inspect(move |ev| {
         let _ = match ev {
             Ok(watcher::Event::Delete(s)) => gone_tx.send(Gone::Deleted(key_of(s))),
@@ -177,10 +207,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 svc_listed_tx.send_replace(true);
                 gone_tx.send(Gone::Relisted)
             }
+            Err(e) => {
+                warn!(error = %e, "Service watch failed; retrying");
+                Ok(())
+            }
             _ => Ok(()),
         };
     })
-    .touched_objects();
+    .filter_map(|ev| std::future::ready(live_change(ev)));
     let controller = Controller::for_stream(svc_events, svc_store.clone()).with_config(
         kube::runtime::controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES),
     );
@@ -251,6 +285,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             let _ = synced_tx.send(true);
             health.set_ready();
+            // Every listed Service, now that the store holds them all.
+            ctx.retry_all.notify_one();
             ctx.pools_changed.notify_one();
             info!("initial sync done");
         })
@@ -302,8 +338,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 if !*ctx.synced.borrow() {
                     continue;
                 }
-                let keys: Vec<ServiceKey> = match gone {
-                    Gone::Deleted(key) => vec![key],
+                let keys: Vec<ServiceKey> = match &gone {
+                    Gone::Deleted(key) => vec![key.clone()],
                     Gone::Relisted => {
                         let st = ctx.state.lock().await;
                         st.allocator
@@ -332,8 +368,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
                 if released > 0 {
                     ctx.metrics.releases.inc_by(released);
-                    ctx.retry_all.notify_one();
                     ctx.pools_changed.notify_one();
+                }
+                // Space freed, or a re-list whose objects the controller has not seen one by
+                // one (see `live_change`): every Service is looked at again.
+                if released > 0 || matches!(gone, Gone::Relisted) {
+                    ctx.retry_all.notify_one();
                 }
             }
         })

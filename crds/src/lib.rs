@@ -12,6 +12,7 @@ mod generate;
 pub mod pool;
 pub mod service;
 pub mod validation;
+pub mod watch;
 
 pub use address::{AddressError, AddressRange, IpFamily};
 pub use advertisement::{L2Advertisement, L2AdvertisementSpec, L2AdvertisementStatus};

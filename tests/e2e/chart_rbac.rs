@@ -175,6 +175,7 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
 
     let controller_bin = workspace_bin("ferrolb-controller");
     let controller_kc_path = controller_kc.path.display().to_string();
+    let log_filter = ferrolb_tests::component_log_filter();
     let mut controller = lab
         .spawn(
             "cp",
@@ -189,7 +190,10 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
                 "--metrics-addr",
                 "127.0.0.1:0",
             ],
-            &[("KUBECONFIG", &controller_kc_path), ("RUST_LOG", "info")],
+            &[
+                ("KUBECONFIG", &controller_kc_path),
+                ("RUST_LOG", log_filter.as_str()),
+            ],
         )
         .expect("controller");
     let speaker_bin = workspace_bin("ferrolb-speaker");
@@ -206,7 +210,7 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
                     ("NODE_NAME", node.as_str()),
                     ("FERROLB_MEMBERLIST_KEY", key.as_str()),
                     ("FERROLB_METRICS_ADDR", "127.0.0.1:7473"),
-                    ("RUST_LOG", "info"),
+                    ("RUST_LOG", log_filter.as_str()),
                 ],
             )
             .expect("speaker");

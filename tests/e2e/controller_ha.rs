@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ferrolb_tests::objects::{ensure_namespace, ingress_ips, mk_lb_service, wait_for_ips};
 use ferrolb_tests::{Lab, LabProcess, wait_for};
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{ListParams, PostParams};
@@ -84,6 +85,34 @@ async fn sentinel(api: &Api<Service>, name: &str) -> Vec<String> {
     wait_for_ips(api, name, 1, Duration::from_secs(60))
         .await
         .expect("sentinel address")
+}
+
+/// kube's watcher lists this many objects per request.
+const LIST_PAGE: usize = 500;
+
+/// Creates `n` headless ClusterIP Services in `ns` (cheap: no address of any kind).
+async fn pad_with_headless_services(client: &Client, ns: &str, n: usize) {
+    ensure_namespace(client, ns).await;
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let svc: Service = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("pad-{i:04}")},
+                    "spec": {"clusterIP": "None", "ports": [{"port": 80}]},
+                }))
+                .expect("headless Service");
+                match api.create(&PostParams::default(), &svc).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 409 => {}
+                    Err(e) => panic!("creating pad-{i:04}: {e}"),
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
 }
 
 fn api_ns(api: &Api<Service>) -> &str {
@@ -225,7 +254,12 @@ async fn lab_two_replicas_elect_one_leader_and_fail_over_without_changes() {
 async fn lab_controller_survives_an_api_server_restart() {
     let _serial = serial().await;
     let ns = "apirestart";
-    let (lab, _, api) = setup(ns, "10.202.0.0/24").await;
+    let (lab, client, api) = setup(ns, "10.202.0.0/24").await;
+    // More Services than one list page, so the controller's re-list after the restart takes two
+    // requests: listed objects reach kube's cache only once the whole list is in, and a Service
+    // created during the restart must still be allocated. (The padding's namespace sorts after
+    // this test's, so the new Service is in the first page.)
+    pad_with_headless_services(&client, "pad-apirestart", LIST_PAGE + 10).await;
     let _controller = lab
         .start_controller("controller-apirestart", &[])
         .expect("controller");

@@ -50,6 +50,7 @@ impl Cluster {
     pub fn spawn_speaker(&mut self, host: &str, node: &str, key: &str) {
         let bin = ferrolb_tests::workspace_bin("ferrolb-speaker");
         let kubeconfig = self.lab.kubeconfig_inlab().display().to_string();
+        let log_filter = ferrolb_tests::component_log_filter();
         let process = self
             .lab
             .spawn(
@@ -60,7 +61,7 @@ impl Cluster {
                     ("KUBECONFIG", kubeconfig.as_str()),
                     ("NODE_NAME", node),
                     ("FERROLB_MEMBERLIST_KEY", key),
-                    ("RUST_LOG", "info"),
+                    ("RUST_LOG", log_filter.as_str()),
                 ],
             )
             .expect("speaker");

@@ -325,11 +325,12 @@ impl Lab {
         }
         argv.extend_from_slice(args);
         let kubeconfig = self.kubeconfig_inlab.to_string_lossy().into_owned();
+        let log = component_log_filter();
         self.spawn(
             "cp",
             tag,
             &argv,
-            &[("KUBECONFIG", &kubeconfig), ("RUST_LOG", "info")],
+            &[("KUBECONFIG", &kubeconfig), ("RUST_LOG", &log)],
         )
     }
 
@@ -389,6 +390,12 @@ impl Lab {
         }
         LabProcess::spawn(cmd, tag, &self.dir.join("logs").join(format!("{tag}.log")))
     }
+}
+
+/// The log filter for the ferrolb processes a test starts: `info`, or `FERROLB_LOG` when set
+/// (e.g. `FERROLB_LOG=info,kube_runtime=debug` while chasing a failure).
+pub fn component_log_filter() -> String {
+    std::env::var("FERROLB_LOG").unwrap_or_else(|_| "info".to_owned())
 }
 
 impl Drop for Lab {

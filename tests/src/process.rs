@@ -84,8 +84,29 @@ impl LabProcess {
     }
 }
 
+/// How much of a process's log a failing test prints, unless `FERROLB_LOG_TAIL` says otherwise.
+const LOG_TAIL_LINES: usize = 40;
+
 impl Drop for LabProcess {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let keep = std::env::var("FERROLB_LOG_TAIL")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(LOG_TAIL_LINES);
+            let tail = &lines[lines.len().saturating_sub(keep)..];
+            eprintln!(
+                "--- last {} lines of {} ({}) ---",
+                tail.len(),
+                self.tag,
+                self.log.display()
+            );
+            for line in tail {
+                eprintln!("{line}");
+            }
+        }
     }
 }

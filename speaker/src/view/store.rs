@@ -47,7 +47,7 @@ where
             a.remove("kubectl.kubernetes.io/last-applied-configuration");
         }
     });
-    let stream = reflector::reflector(writer, trimmed).default_backoff();
+    let stream = reflector::reflector(writer, trimmed).backoff(ferrolb_crds::watch::backoff());
     tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {

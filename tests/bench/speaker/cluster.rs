@@ -78,6 +78,7 @@ spec:
         self.starts += 1;
         let bin = workspace_bin("ferrolb-speaker");
         let kubeconfig = self.lab.kubeconfig_inlab().display().to_string();
+        let log_filter = ferrolb_tests::component_log_filter();
         let process = self.lab.spawn(
             node,
             &format!("speaker-{node}-{}", self.starts),
@@ -86,7 +87,7 @@ spec:
                 ("KUBECONFIG", kubeconfig.as_str()),
                 ("NODE_NAME", node),
                 ("FERROLB_MEMBERLIST_KEY", KEY),
-                ("RUST_LOG", "info"),
+                ("RUST_LOG", log_filter.as_str()),
             ],
         )?;
         self.speakers.insert(node.to_owned(), process);
