@@ -17,3 +17,4 @@ pub mod reconcile;
 pub mod run;
 pub mod status;
 pub mod telemetry;
+pub mod trim;

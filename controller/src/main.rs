@@ -4,7 +4,9 @@ use clap::Parser;
 use ferrolb_controller::config::{Cli, Command};
 use ferrolb_controller::{run, telemetry};
 
-#[tokio::main]
+// One thread: the work is I/O-bound (and the ARP responder has threads of its own), and every
+// extra runtime thread costs glibc an arena of its own, megabytes of resident memory.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {

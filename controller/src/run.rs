@@ -26,7 +26,7 @@ use crate::http::{self, Health};
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::reconcile::{self, key_of};
-use crate::{pool_status, pools};
+use crate::{pool_status, pools, trim};
 
 /// Reconciles under way at once. Each holds its own HTTP/1.1 connection while it writes, so an
 /// unbounded burst of N Services opened N TLS connections (and kept their buffers in the idle
@@ -191,13 +191,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Api::<Service>::all(client.clone()),
             watcher::Config::default(),
         )
-        .modify(|s| {
-            s.managed_fields_mut().clear();
-            // kubectl's copy of the whole object; the requests are read from the live
-            // annotations, never from this one.
-            s.annotations_mut()
-                .remove("kubectl.kubernetes.io/last-applied-configuration");
-        }),
+        .modify(trim::service),
     )
     .backoff(ferrolb_crds::watch::backoff())
     .inspect(move |ev| {
@@ -223,15 +217,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // is bounded by the API server's status writes, not by twice as many requests.
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
     let event_task = {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "ferrolb-controller".into(),
-                instance: Some(identity.clone()),
-            },
-        );
+        let reporter = Reporter {
+            controller: "ferrolb-controller".into(),
+            instance: Some(identity.clone()),
+        };
+        let client = client.clone();
         tokio::spawn(async move {
             while let Some((ev, object)) = events_rx.recv().await {
+                // A Recorder per event: kube's Recorder remembers every event it sent for six
+                // minutes (to count repeats), megabytes after a burst of thousands of
+                // allocations. Events are sent only when a Service's state changes, so there
+                // are no repeats to count.
+                let recorder = Recorder::new(client.clone(), reporter.clone());
                 if let Err(e) = recorder.publish(&ev, &object).await {
                     let service = format!(
                         "{}/{}",

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service, ServiceStatus};
 
 /// Whether ferrolb serves `svc`: `type: LoadBalancer` with no `loadBalancerClass`, or with
 /// `class` (the one ferrolb was configured with).
@@ -29,6 +29,30 @@ pub fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
         .flatten()
         .filter_map(|i| i.ip.as_deref()?.parse().ok())
         .collect()
+}
+
+/// What a component's cache keeps of a Service status: the ingress addresses (with their
+/// `ipMode`) and the one condition of type `condition` it writes itself.
+pub fn trim_status(status: ServiceStatus, condition: &str) -> ServiceStatus {
+    let ingress = status.load_balancer.and_then(|lb| lb.ingress).map(|v| {
+        v.into_iter()
+            .map(|i| LoadBalancerIngress {
+                ip: i.ip,
+                ip_mode: i.ip_mode,
+                ..LoadBalancerIngress::default()
+            })
+            .collect()
+    });
+    let conditions: Vec<_> = status
+        .conditions
+        .into_iter()
+        .flatten()
+        .filter(|c| c.type_ == condition)
+        .collect();
+    ServiceStatus {
+        load_balancer: Some(LoadBalancerStatus { ingress }),
+        conditions: (!conditions.is_empty()).then_some(conditions),
+    }
 }
 
 #[cfg(test)]

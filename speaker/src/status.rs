@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrolb_crds::conditions::{SERVICE_ANNOUNCED, announced};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -31,6 +32,8 @@ pub const FIELD_MANAGER: &str = "ferrolb-speaker";
 pub const NODE_ASSIGNED: &str = "NodeAssigned";
 /// A write is not repeated within this time while the cache catches up with it.
 const REWRITE_AFTER: Duration = Duration::from_secs(5);
+/// Condition writes (each with its event) in flight at once.
+const WRITES_IN_FLIGHT: usize = 16;
 
 /// What one Service's condition should say.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,13 +185,10 @@ pub async fn write_loop(
     mut desired: watch::Receiver<Vec<Desired>>,
     metrics: Arc<Metrics>,
 ) {
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: FIELD_MANAGER.to_owned(),
-            instance: Some(node.to_string()),
-        },
-    );
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.to_owned(),
+        instance: Some(node.to_string()),
+    };
     let mut written: HashMap<(String, String), (Desired, Instant)> = HashMap::new();
     let mut retry = tokio::time::interval(Duration::from_secs(2));
     loop {
@@ -197,21 +197,28 @@ pub async fn write_loop(
             _ = retry.tick() => {}
         }
         let wanted = desired.borrow_and_update().clone();
-        for d in wanted {
-            let Some(svc) = stores.service(&d.namespace, &d.name) else {
-                continue;
-            };
-            if is_current(&svc, &d) {
-                continue;
-            }
-            let id = (d.namespace.clone(), d.name.clone());
-            if written
-                .get(&id)
-                .is_some_and(|(w, at)| *w == d && at.elapsed() < REWRITE_AFTER)
-            {
-                continue;
-            }
-            let outcome = write(&client, &recorder, &svc, &d).await;
+        let due: Vec<(Arc<Service>, Desired)> = wanted
+            .into_iter()
+            .filter_map(|d| {
+                let svc = stores.service(&d.namespace, &d.name)?;
+                let recent = written
+                    .get(&(d.namespace.clone(), d.name.clone()))
+                    .is_some_and(|(w, at)| *w == d && at.elapsed() < REWRITE_AFTER);
+                (!is_current(&svc, &d) && !recent).then_some((svc, d))
+            })
+            .collect();
+        // Several writes in flight: after a failover a node takes over thousands of Services,
+        // and one write at a time would leave their conditions stale for many seconds.
+        let mut outcomes = futures::stream::iter(due)
+            .map(|(svc, d)| {
+                let (client, reporter) = (&client, &reporter);
+                async move {
+                    let outcome = write(client, reporter, &svc, &d).await;
+                    (d, outcome)
+                }
+            })
+            .buffer_unordered(WRITES_IN_FLIGHT);
+        while let Some((d, outcome)) = outcomes.next().await {
             metrics
                 .status_writes
                 .get_or_create(&ReasonLabels {
@@ -219,13 +226,13 @@ pub async fn write_loop(
                 })
                 .inc();
             if outcome == "ok" {
-                written.insert(id, (d, Instant::now()));
+                written.insert((d.namespace.clone(), d.name.clone()), (d, Instant::now()));
             }
         }
     }
 }
 
-async fn write(client: &Client, recorder: &Recorder, svc: &Service, d: &Desired) -> &'static str {
+async fn write(client: &Client, reporter: &Reporter, svc: &Service, d: &Desired) -> &'static str {
     let key = format!("{}/{}", d.namespace, d.name);
     let api: Api<Service> = Api::namespaced(client.clone(), &d.namespace);
     let body = apply_body(svc, d, Timestamp::now());
@@ -253,6 +260,10 @@ async fn write(client: &Client, recorder: &Recorder, svc: &Service, d: &Desired)
         action: "Announce".to_owned(),
         secondary: None,
     };
+    // A Recorder per event: kube's Recorder remembers every event it sent for six minutes (to
+    // count repeats), megabytes when thousands of Services change owner at once. Conditions are
+    // written only when they change, so there are no repeats to count.
+    let recorder = Recorder::new(client.clone(), reporter.clone());
     if let Err(e) = recorder.publish(&event, &svc.object_ref(&())).await {
         tracing::debug!(service = %key, error = %e, "event not recorded");
     }

@@ -47,7 +47,8 @@ pub(crate) const NS_REFERENCE: &str = "bench-reference";
 pub(crate) const NS_CONTROLLER: &str = "bench-controller";
 /// Targets (DESIGN.md, "Performance").
 const ALLOCATION_TARGET_RATIO: f64 = 1.25;
-const MEMORY_TARGET_MIB: f64 = 40.0;
+/// 40 MB (decimal, as the target is written): 38.1 MiB.
+const MEMORY_TARGET_BYTES: u64 = 40 * 1000 * 1000;
 
 /// How many Services each part uses; the defaults are the benchmark's, smaller values are for
 /// trying it out (`--allocation N`, `--memory N`, `--restart N`).
@@ -313,17 +314,18 @@ async fn run(out: &std::path::Path) -> anyhow::Result<bool> {
     }
     let loaded_rss = rss(&controller)?;
     let peak_rss = bench::proc_status_bytes(controller.pid(), "VmHWM").unwrap_or(0);
-    let memory_met = bench::mib(loaded_rss) <= MEMORY_TARGET_MIB;
+    let memory_met = loaded_rss <= MEMORY_TARGET_BYTES;
     println!(
         "memory: {:.1} MiB resident with {} allocated Services (peak {:.1} MiB); \
          {:.1} MiB with 0 Services ({:.2}x that)\n  \
-         ratio to target: {:.2} of {MEMORY_TARGET_MIB} MiB: {}",
+         ratio to target: {:.2} of 40 MB ({:.1} MiB): {}",
         bench::mib(loaded_rss),
         sizes.memory,
         bench::mib(peak_rss),
         bench::mib(idle_rss),
         bench::ratio(loaded_rss as f64, idle_rss as f64),
-        bench::mib(loaded_rss) / MEMORY_TARGET_MIB,
+        bench::ratio(loaded_rss as f64, MEMORY_TARGET_BYTES as f64),
+        bench::mib(MEMORY_TARGET_BYTES),
         pass(memory_met),
     );
 
@@ -398,8 +400,8 @@ async fn run(out: &std::path::Path) -> anyhow::Result<bool> {
             "reference_rss_bytes_0_services": idle_rss,
             "reference_rss_mib_0_services": bench::mib(idle_rss),
             "ratio_to_reference": bench::ratio(loaded_rss as f64, idle_rss as f64),
-            "target_mib": MEMORY_TARGET_MIB,
-            "ratio_to_target": bench::mib(loaded_rss) / MEMORY_TARGET_MIB,
+            "target_bytes": MEMORY_TARGET_BYTES,
+            "ratio_to_target": bench::ratio(loaded_rss as f64, MEMORY_TARGET_BYTES as f64),
             "met": memory_met,
         },
         "restart": {

@@ -344,6 +344,11 @@ fn report_memory(m: &Memory) -> Value {
         mib(m.baseline),
         ratio(m.loaded as f64, m.baseline as f64)
     );
+    println!(
+        "  anonymous (heap, stacks): {:.1} MiB loaded, {:.1} MiB with no Service; the rest is the mapped binary and libraries",
+        mib(m.loaded_anon),
+        mib(m.baseline_anon)
+    );
     if m.owned < memory::ADDRESSES as f64 {
         println!("  INCOMPLETE: the speaker did not announce every address in time");
     }
@@ -362,7 +367,9 @@ fn report_memory(m: &Memory) -> Value {
         "peak_rss_bytes": m.peak,
         "status_writes": m.status_writes,
         "status_writes_settled": m.settled,
+        "anon_rss_bytes": m.loaded_anon,
         "baseline_rss_bytes": m.baseline,
+        "baseline_anon_rss_bytes": m.baseline_anon,
         "baseline_rss_mib": mib(m.baseline),
         "non_owner_rss_bytes": m.non_owner,
         "target_bytes": MEMORY_TARGET,

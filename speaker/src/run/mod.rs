@@ -149,6 +149,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let class = cli.load_balancer_class.clone();
 
     let mut last_pass = tokio::time::Instant::now() - MIN_PASS_GAP;
+    let mut last_pass_took = Duration::ZERO;
     loop {
         let mut membership_changed = false;
         tokio::select! {
@@ -173,9 +174,12 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         // A pass looks at every Service, so a burst of API changes or finished probes is taken
         // in one pass rather than one pass each (which grew with the square of the Services).
         // A membership change is never held back: that is a failover.
-        if !membership_changed && last_pass.elapsed() < MIN_PASS_GAP {
+        // The gap also grows with the pass itself, so passes never take more than a third of
+        // the thread from the status writes and the membership protocol.
+        let gap = MIN_PASS_GAP.max(last_pass_took * 2);
+        if !membership_changed && last_pass.elapsed() < gap {
             tokio::select! {
-                _ = tokio::time::sleep_until(last_pass + MIN_PASS_GAP) => {}
+                _ = tokio::time::sleep_until(last_pass + gap) => {}
                 _ = view.changed() => {}
             }
         }
@@ -201,6 +205,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             links: &links,
         };
         let ready = step.reconcile(&mut addresses, &desired_tx);
+        last_pass_took = last_pass.elapsed();
         health
             .ready
             .store(ready, std::sync::atomic::Ordering::Release);

@@ -7,3 +7,4 @@ pub mod plan;
 pub mod store;
 #[cfg(test)]
 mod tests;
+pub mod trim;

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::plan::Snapshot;
+use super::trim;
 
 /// The caches, each filled by its own watch.
 #[derive(Clone)]
@@ -32,21 +33,14 @@ pub struct Stores {
 #[error("a watch ended before its initial list")]
 pub struct NotReady(#[source] pub reflector::store::WriterDropped);
 
-fn watch<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
+fn watch<K>(api: Api<K>, changed: Arc<Notify>, trim: fn(&mut K)) -> Store<K>
 where
     K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
     let (reader, writer) = reflector::store();
-    // The caches keep what the speaker reads, not the server's bookkeeping: managed fields and
-    // kubectl's copy of the last applied object are most of a Service's size.
-    let trimmed = watcher(api, watcher::Config::default()).modify(|obj: &mut K| {
-        let meta = obj.meta_mut();
-        meta.managed_fields = None;
-        if let Some(a) = meta.annotations.as_mut() {
-            a.remove("kubectl.kubernetes.io/last-applied-configuration");
-        }
-    });
+    // The caches keep what the speaker reads, not whole objects (see `trim`).
+    let trimmed = watcher(api, watcher::Config::default()).modify(trim);
     let stream = reflector::reflector(writer, trimmed).backoff(ferrolb_crds::watch::backoff());
     tokio::spawn(async move {
         futures::pin_mut!(stream);
@@ -69,11 +63,19 @@ impl Stores {
     pub fn start(client: &Client) -> Stores {
         let changed = Arc::new(Notify::new());
         Stores {
-            services: watch(Api::all(client.clone()), changed.clone()),
-            slices: watch(Api::all(client.clone()), changed.clone()),
-            nodes: watch(Api::all(client.clone()), changed.clone()),
-            pools: watch(Api::all(client.clone()), changed.clone()),
-            ads: watch(Api::all(client.clone()), changed.clone()),
+            services: watch(Api::all(client.clone()), changed.clone(), trim::service),
+            slices: watch(
+                Api::all(client.clone()),
+                changed.clone(),
+                trim::endpoint_slice,
+            ),
+            nodes: watch(Api::all(client.clone()), changed.clone(), trim::node),
+            pools: watch(Api::all(client.clone()), changed.clone(), |p| {
+                trim::bookkeeping(&mut p.metadata)
+            }),
+            ads: watch(Api::all(client.clone()), changed.clone(), |a| {
+                trim::bookkeeping(&mut a.metadata)
+            }),
             changed,
         }
     }

@@ -33,6 +33,11 @@ pub struct Memory {
     pub baseline: u64,
     /// VmRSS of the owning speaker with every address announced, bytes.
     pub loaded: u64,
+    /// The anonymous part of `loaded` (heap, stacks), bytes; the rest is mapped files (the
+    /// binary and shared libraries).
+    pub loaded_anon: u64,
+    /// The anonymous part of `baseline`, bytes.
+    pub baseline_anon: u64,
     /// VmHWM (peak resident set) of the owning speaker, bytes.
     pub peak: u64,
     /// VmRSS of a speaker that sees the same Services but owns none of them, bytes.
@@ -70,6 +75,7 @@ pub fn run(cluster: &mut Cluster, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     std::thread::sleep(Duration::from_secs(2));
     let pid = cluster.speaker(MEMORY_NODE)?.pid();
     let baseline = rss_bytes(pid).context("baseline VmRSS")?;
+    let baseline_anon = proc_status_bytes(pid, "RssAnon").context("baseline RssAnon")?;
 
     for node in cluster.lab.node_names() {
         cluster.stop_speaker(&node);
@@ -120,6 +126,7 @@ pub fn run(cluster: &mut Cluster, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     }
     let pid = cluster.speaker(MEMORY_NODE)?.pid();
     let loaded = rss_bytes(pid).context("VmRSS")?;
+    let loaded_anon = proc_status_bytes(pid, "RssAnon").context("RssAnon")?;
     let peak = proc_status_bytes(pid, "VmHWM").context("VmHWM")?;
     let non_owner = cluster
         .speaker(NON_OWNER)
@@ -128,6 +135,8 @@ pub fn run(cluster: &mut Cluster, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     Ok(Memory {
         baseline,
         loaded,
+        loaded_anon,
+        baseline_anon,
         peak,
         non_owner,
         announce_s,
