@@ -11,10 +11,10 @@
 mod speaker_cluster;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
-use ferrolb_tests::{Lab, LabError, LabProcess, TokenKubeconfig, run, wait_for, workspace_bin};
+use ferrolb_tests::{Lab, LabProcess, TokenKubeconfig, wait_for, workspace_bin};
 use speaker_cluster::Cluster;
 
 const RELEASE_NS: &str = "ferrolb-system";
@@ -29,16 +29,6 @@ fn chart_dir() -> std::path::PathBuf {
     ferrolb_tests::workspace_dir()
         .join("charts")
         .join("ferrolb")
-}
-
-fn helm(lab: &Lab, args: &[&str]) -> Result<Output, LabError> {
-    let cache = lab.dir().join("helm");
-    run(Command::new(lab.tool("helm"))
-        .env("KUBECONFIG", lab.kubeconfig())
-        .env("HELM_CACHE_HOME", cache.join("cache"))
-        .env("HELM_CONFIG_HOME", cache.join("config"))
-        .env("HELM_DATA_HOME", cache.join("data"))
-        .args(args))
 }
 
 fn stdout(out: Output) -> String {
@@ -112,21 +102,18 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
     let chart = chart_dir();
     let pool_name = format!("pools[0].name={POOL}");
     let pool_range = format!("pools[0].addresses[0]={POOL_RANGE}");
-    helm(
-        &lab,
-        &[
-            "install",
-            RELEASE,
-            chart.to_str().unwrap(),
-            "-n",
-            RELEASE_NS,
-            "--create-namespace",
-            "--set",
-            &pool_name,
-            "--set",
-            &pool_range,
-        ],
-    )
+    lab.helm(&[
+        "install",
+        RELEASE,
+        chart.to_str().unwrap(),
+        "-n",
+        RELEASE_NS,
+        "--create-namespace",
+        "--set",
+        &pool_name,
+        "--set",
+        &pool_range,
+    ])
     .unwrap_or_else(|e| panic!("helm install: {e}"));
     // The L2Advertisement comes from values too.
     assert_eq!(

@@ -437,16 +437,6 @@ const INSTALL_NS: &str = "helm-install";
 const RELEASE: &str = "flb";
 const POOL: &str = "helm-install-default";
 
-fn helm(lab: &Lab, args: &[&str]) -> Result<Output, LabError> {
-    let cache = lab.dir().join("helm");
-    run(Command::new(lab.tool("helm"))
-        .env("KUBECONFIG", lab.kubeconfig())
-        .env("HELM_CACHE_HOME", cache.join("cache"))
-        .env("HELM_CONFIG_HOME", cache.join("config"))
-        .env("HELM_DATA_HOME", cache.join("data"))
-        .args(args))
-}
-
 fn stdout(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -480,36 +470,30 @@ fn installed(lab: &Lab) -> &'static Installed {
         let chart = chart_dir();
         let chart = chart.to_str().unwrap();
         let pool = format!("pools[0].name={POOL}");
-        helm(
-            lab,
-            &[
-                "install",
-                RELEASE,
-                chart,
-                "-n",
-                INSTALL_NS,
-                "--create-namespace",
-                "--set",
-                &pool,
-                "--set",
-                "pools[0].addresses[0]=192.168.100.240-192.168.100.249",
-            ],
-        )
+        lab.helm(&[
+            "install",
+            RELEASE,
+            chart,
+            "-n",
+            INSTALL_NS,
+            "--create-namespace",
+            "--set",
+            &pool,
+            "--set",
+            "pools[0].addresses[0]=192.168.100.240-192.168.100.249",
+        ])
         .unwrap_or_else(|e| panic!("helm install: {e}"));
         let key_after_install = secret_data(lab);
-        helm(
-            lab,
-            &[
-                "upgrade",
-                RELEASE,
-                chart,
-                "-n",
-                INSTALL_NS,
-                "--reuse-values",
-                "--set",
-                "logFormat=json",
-            ],
-        )
+        lab.helm(&[
+            "upgrade",
+            RELEASE,
+            chart,
+            "-n",
+            INSTALL_NS,
+            "--reuse-values",
+            "--set",
+            "logFormat=json",
+        ])
         .unwrap_or_else(|e| panic!("helm upgrade: {e}"));
         Installed {
             key_after_install,
@@ -546,8 +530,10 @@ fn lab_helm_upgrade_keeps_memberlist_key_and_crds() {
         .unwrap(),
     );
     assert_eq!(env, "json");
-    let revision =
-        stdout(helm(lab, &["history", RELEASE, "-n", INSTALL_NS, "-o", "json"]).unwrap());
+    let revision = stdout(
+        lab.helm(&["history", RELEASE, "-n", INSTALL_NS, "-o", "json"])
+            .unwrap(),
+    );
     let history: Value = serde_json::from_str(&revision).unwrap();
     assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
     // The CRDs are there and established, and the pool from values was created and admitted.

@@ -245,6 +245,18 @@ impl Lab {
         cmd
     }
 
+    /// Runs `helm` with `args` against the lab, with its cache and config inside the lab's
+    /// directory; fails on a non-zero exit.
+    pub fn helm(&self, args: &[&str]) -> Result<Output, LabError> {
+        let home = self.dir.join("helm");
+        run(Command::new(self.tool("helm"))
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .args(args))
+    }
+
     /// Runs `kubectl` with `args` against the lab; fails on a non-zero exit.
     pub fn kubectl(&self, args: &[&str]) -> Result<Output, LabError> {
         run(self.kubectl_cmd().args(args))
