@@ -16,13 +16,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Api, Client, Resource};
+use kube::{Api, Client};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::election::NodeName;
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::view::plan::Plan;
+use crate::view::service::ServiceView;
 use crate::view::store::Stores;
 use crate::wire::Conflict;
 
@@ -38,14 +39,12 @@ const WRITES_IN_FLIGHT: usize = 16;
 /// What one Service's condition should say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
-    /// The Service's namespace.
-    pub namespace: String,
-    /// The Service's name.
-    pub name: String,
+    /// The Service, `namespace/name`.
+    pub service: Arc<str>,
     /// Whether every address is announced.
     pub announced: bool,
     /// A reason from [`announced`].
-    pub reason: String,
+    pub reason: &'static str,
     /// The sentence shown to users.
     pub message: String,
 }
@@ -61,20 +60,21 @@ pub struct Verdicts {
 
 /// The conditions this speaker (`me`) is responsible for: a Service's condition is written by
 /// the owner of its first announced address or, when nobody announces any, by `fallback` (the
-/// first live speaker by name). `services` maps `namespace/name` to its addresses in order;
-/// `conflicts` are the addresses this node owns but found in use by another host; a Service
-/// with an address this node is still `probing` waits for the probe's verdict.
+/// first live speaker by name). `conflicts` are the addresses this node owns but found in use
+/// by another host; a Service with an address this node is still `probing` waits for the
+/// probe's verdict. Conditions that already say what they should are left out.
 pub fn desired(
     me: &NodeName,
     fallback: Option<&NodeName>,
-    services: &BTreeMap<String, Vec<IpAddr>>,
+    services: &[Arc<ServiceView>],
     plan: &Plan,
     mine: &Verdicts,
 ) -> Vec<Desired> {
     let Verdicts { probing, conflicts } = mine;
     let mut out = Vec::new();
-    for (key, ips) in services {
-        let assigned: Vec<(IpAddr, &crate::view::plan::Assignment)> = ips
+    for svc in services {
+        let assigned: Vec<(IpAddr, &crate::view::plan::Assignment)> = svc
+            .ips
             .iter()
             .filter_map(|ip| plan.get(ip).map(|a| (*ip, a)))
             .collect();
@@ -94,13 +94,13 @@ pub fn desired(
         {
             continue;
         }
-        let mut failure: Option<(String, String)> = None;
+        let mut failure: Option<(&'static str, String)> = None;
         let mut parts = Vec::new();
         for (ip, a) in &assigned {
             match (&a.owner, conflicts.get(ip)) {
                 (Some(owner), Some((c, iface))) if owner == me => {
                     failure.get_or_insert((
-                        announced::ADDRESS_CONFLICT.to_owned(),
+                        announced::ADDRESS_CONFLICT,
                         format!(
                             "{ip} is in use by another host (MAC {}) seen on {owner} interface {iface}; not announced",
                             c.mac
@@ -112,29 +112,30 @@ pub fn desired(
                     a.interface.as_deref().unwrap_or("unknown")
                 )),
                 (None, _) => {
-                    failure.get_or_insert((a.reason.to_owned(), format!("{ip}: {}", a.message)));
+                    failure.get_or_insert((a.reason, format!("{ip}: {}", a.message)));
                 }
             }
         }
-        let (namespace, name) = key.split_once('/').unwrap_or(("", key));
         let (announced, reason, message) = match failure {
             Some((reason, message)) => (false, reason, message),
             None if parts.len() == 1 => (
                 true,
-                announced::ANNOUNCED.to_owned(),
+                announced::ANNOUNCED,
                 parts[0]
                     .split_once(' ')
                     .map_or(parts[0].clone(), |(_, rest)| rest.to_owned()),
             ),
-            None => (true, announced::ANNOUNCED.to_owned(), parts.join("; ")),
+            None => (true, announced::ANNOUNCED, parts.join("; ")),
         };
-        out.push(Desired {
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
+        let wanted = Desired {
+            service: svc.key.clone(),
             announced,
             reason,
             message,
-        });
+        };
+        if !is_current(svc, &wanted) {
+            out.push(wanted);
+        }
     }
     out
 }
@@ -143,36 +144,28 @@ fn status_word(b: bool) -> &'static str {
     if b { "True" } else { "False" }
 }
 
-/// The speaker's condition as the Service carries it now.
-pub fn current(svc: &Service) -> Option<&Condition> {
-    svc.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == SERVICE_ANNOUNCED)
-}
-
 /// Whether the Service already says `d` (timestamps aside).
-pub fn is_current(svc: &Service, d: &Desired) -> bool {
-    current(svc).is_some_and(|c| {
-        c.status == status_word(d.announced) && c.reason == d.reason && c.message == d.message
+pub fn is_current(svc: &ServiceView, d: &Desired) -> bool {
+    svc.announced.as_ref().is_some_and(|c| {
+        &*c.status == status_word(d.announced) && *c.reason == *d.reason && *c.message == d.message
     })
 }
 
 /// The server-side-apply body; the transition time is kept while the status is unchanged.
-pub fn apply_body(svc: &Service, d: &Desired, now: Timestamp) -> Value {
+pub fn apply_body(svc: &ServiceView, d: &Desired, now: Timestamp) -> Value {
     let status = status_word(d.announced);
-    let since = current(svc)
-        .filter(|c| c.status == status)
-        .map_or(Time(now), |c| c.last_transition_time.clone());
+    let since = svc
+        .announced
+        .as_ref()
+        .filter(|c| &*c.status == status)
+        .map_or(Time(now), |c| c.since.clone());
     let condition = Condition {
         type_: SERVICE_ANNOUNCED.to_owned(),
         status: status.to_owned(),
-        reason: d.reason.clone(),
+        reason: d.reason.to_owned(),
         message: d.message.clone(),
         last_transition_time: since,
-        observed_generation: svc.metadata.generation,
+        observed_generation: svc.generation,
     };
     json!({"apiVersion": "v1", "kind": "Service", "status": {"conditions": [condition]}})
 }
@@ -189,21 +182,21 @@ pub async fn write_loop(
         controller: FIELD_MANAGER.to_owned(),
         instance: Some(node.to_string()),
     };
-    let mut written: HashMap<(String, String), (Desired, Instant)> = HashMap::new();
+    // What was written lately, so a write is not repeated while the cache catches up.
+    let mut written: HashMap<Arc<str>, (Desired, Instant)> = HashMap::new();
     let mut retry = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
             changed = desired.changed() => if changed.is_err() { return },
             _ = retry.tick() => {}
         }
+        written.retain(|_, (_, at)| at.elapsed() < REWRITE_AFTER);
         let wanted = desired.borrow_and_update().clone();
-        let due: Vec<(Arc<Service>, Desired)> = wanted
+        let due: Vec<(Arc<ServiceView>, Desired)> = wanted
             .into_iter()
             .filter_map(|d| {
-                let svc = stores.service(&d.namespace, &d.name)?;
-                let recent = written
-                    .get(&(d.namespace.clone(), d.name.clone()))
-                    .is_some_and(|(w, at)| *w == d && at.elapsed() < REWRITE_AFTER);
+                let svc = stores.service(&d.service)?;
+                let recent = written.get(&d.service).is_some_and(|(w, _)| *w == d);
                 (!is_current(&svc, &d) && !recent).then_some((svc, d))
             })
             .collect();
@@ -226,19 +219,24 @@ pub async fn write_loop(
                 })
                 .inc();
             if outcome == "ok" {
-                written.insert((d.namespace.clone(), d.name.clone()), (d, Instant::now()));
+                written.insert(d.service.clone(), (d, Instant::now()));
             }
         }
     }
 }
 
-async fn write(client: &Client, reporter: &Reporter, svc: &Service, d: &Desired) -> &'static str {
-    let key = format!("{}/{}", d.namespace, d.name);
-    let api: Api<Service> = Api::namespaced(client.clone(), &d.namespace);
+async fn write(
+    client: &Client,
+    reporter: &Reporter,
+    svc: &ServiceView,
+    d: &Desired,
+) -> &'static str {
+    let key = &d.service;
+    let api: Api<Service> = Api::namespaced(client.clone(), svc.namespace());
     let body = apply_body(svc, d, Timestamp::now());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     if let Err(e) = api
-        .patch_status(&d.name, &params, &Patch::Apply(body))
+        .patch_status(svc.name(), &params, &Patch::Apply(body))
         .await
     {
         tracing::warn!(service = %key, error = %e, "writing the Announced condition failed");
@@ -254,7 +252,7 @@ async fn write(client: &Client, reporter: &Reporter, svc: &Service, d: &Desired)
         reason: if d.announced {
             NODE_ASSIGNED.to_owned()
         } else {
-            d.reason.clone()
+            d.reason.to_owned()
         },
         note: Some(d.message.clone()),
         action: "Announce".to_owned(),
@@ -264,7 +262,7 @@ async fn write(client: &Client, reporter: &Reporter, svc: &Service, d: &Desired)
     // count repeats), megabytes when thousands of Services change owner at once. Conditions are
     // written only when they change, so there are no repeats to count.
     let recorder = Recorder::new(client.clone(), reporter.clone());
-    if let Err(e) = recorder.publish(&event, &svc.object_ref(&())).await {
+    if let Err(e) = recorder.publish(&event, &svc.object_ref()).await {
         tracing::debug!(service = %key, error = %e, "event not recorded");
     }
     "ok"
@@ -274,12 +272,24 @@ async fn write(client: &Client, reporter: &Reporter, svc: &Service, d: &Desired)
 mod tests {
     use super::*;
     use crate::view::plan::Assignment;
+    use crate::view::service::Announced;
     use crate::wire::MacAddr;
 
-    fn mk_plan(owner: Option<&str>) -> (BTreeMap<String, Vec<IpAddr>>, Plan, IpAddr) {
+    fn mk_view(ip: IpAddr) -> Arc<ServiceView> {
+        Arc::new(ServiceView {
+            key: "default/web".into(),
+            uid: None,
+            generation: Some(2),
+            local: false,
+            ips: [ip].into(),
+            announced: None,
+        })
+    }
+
+    fn mk_plan(owner: Option<&str>) -> (Vec<Arc<ServiceView>>, Plan, IpAddr) {
         let ip: IpAddr = "192.168.100.240".parse().unwrap();
         let assignment = Assignment {
-            services: vec!["default/web".to_owned()],
+            services: vec!["default/web".into()],
             owner: owner.map(NodeName::from),
             interface: owner.map(|_| "eth0".to_owned()),
             reason: if owner.is_some() {
@@ -290,11 +300,7 @@ mod tests {
             message: "no eligible node among 3".to_owned(),
             gratuitous_interval: None,
         };
-        (
-            BTreeMap::from([("default/web".to_owned(), vec![ip])]),
-            Plan::from([(ip, assignment)]),
-            ip,
-        )
+        (vec![mk_view(ip)], Plan::from([(ip, assignment)]), ip)
     }
 
     #[test]
@@ -307,6 +313,31 @@ mod tests {
         assert_eq!(d[0].message, "announced by node node2 on interface eth0");
         let other = NodeName::from("node1");
         assert!(desired(&other, Some(&other), &services, &plan, &Verdicts::default()).is_empty());
+    }
+
+    #[test]
+    fn a_condition_that_already_says_it_is_left_out() {
+        let (mut services, plan, _) = mk_plan(Some("node2"));
+        let me = NodeName::from("node2");
+        let d = desired(&me, None, &services, &plan, &Verdicts::default());
+        let since = Time(Timestamp::from_second(1_700_000_000).expect("time"));
+        let mut view = (*services[0]).clone();
+        view.announced = Some(Box::new(Announced {
+            status: "True".into(),
+            reason: d[0].reason.into(),
+            message: d[0].message.as_str().into(),
+            since: since.clone(),
+        }));
+        services[0] = Arc::new(view);
+        assert!(desired(&me, None, &services, &plan, &Verdicts::default()).is_empty());
+        // Rewritten (another message), the status and so the transition time stay.
+        let mut other = d[0].clone();
+        other.message = "192.168.100.240 announced by node node2 on interface eth1".to_owned();
+        let body = apply_body(&services[0], &other, Timestamp::now());
+        let condition = &body["status"]["conditions"][0];
+        assert_eq!(condition["lastTransitionTime"], serde_json::json!(since));
+        assert_eq!(condition["observedGeneration"], 2);
+        assert_eq!(condition["reason"], announced::ANNOUNCED);
     }
 
     #[test]

@@ -349,6 +349,16 @@ fn report_memory(m: &Memory) -> Value {
         mib(m.loaded_anon),
         mib(m.baseline_anon)
     );
+    let files: Vec<String> = m
+        .files
+        .iter()
+        .take(4)
+        .map(|(path, bytes)| {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            format!("{name} {:.1} MiB", mib(*bytes))
+        })
+        .collect();
+    println!("  mapped files, resident: {}", files.join(", "));
     if m.owned < memory::ADDRESSES as f64 {
         println!("  INCOMPLETE: the speaker did not announce every address in time");
     }
@@ -372,6 +382,7 @@ fn report_memory(m: &Memory) -> Value {
         "baseline_anon_rss_bytes": m.baseline_anon,
         "baseline_rss_mib": mib(m.baseline),
         "non_owner_rss_bytes": m.non_owner,
+        "mapped_files_rss_bytes": m.files.iter().map(|(f, b)| json!({"file": f, "bytes": b})).collect::<Vec<_>>(),
         "target_bytes": MEMORY_TARGET,
         "ratio_to_target": ratio(m.loaded as f64, MEMORY_TARGET as f64),
         "ratio_to_baseline": ratio(m.loaded as f64, m.baseline as f64),

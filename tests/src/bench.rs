@@ -67,6 +67,38 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     proc_status_bytes(pid, "VmRSS")
 }
 
+/// The resident bytes of each file a process maps (its binary, shared libraries), largest
+/// first, from `/proc/<pid>/smaps`.
+pub fn mapped_files(pid: u32) -> Option<Vec<(String, u64)>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    Some(mapped_files_of(&text))
+}
+
+fn mapped_files_of(smaps: &str) -> Vec<(String, u64)> {
+    let mut by_file: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut file: Option<String> = None;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping's header: range, perms, offset, device, inode, path.
+            let inode = words.nth(3).unwrap_or("0");
+            file = words
+                .next()
+                .filter(|p| inode != "0" && p.starts_with('/'))
+                .map(str::to_owned);
+        } else if first == "Rss:"
+            && let Some(f) = &file
+            && let Some(kb) = words.next().and_then(|k| k.parse::<u64>().ok())
+        {
+            *by_file.entry(f.clone()).or_default() += kb * 1024;
+        }
+    }
+    let mut files: Vec<(String, u64)> = by_file.into_iter().collect();
+    files.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    files
+}
+
 /// Bytes as mebibytes, for printing and JSON.
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
@@ -75,6 +107,30 @@ pub fn mib(bytes: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mapped_files_add_up_per_file_and_skip_anonymous_memory() {
+        let smaps = "\
+55d0-55e0 r--p 00000000 fd:01 123 /usr/bin/speaker
+Size:                 64 kB
+Rss:                  40 kB
+55e0-55f0 r-xp 00010000 fd:01 123 /usr/bin/speaker
+Rss:                 100 kB
+7f00-7f10 rw-p 00000000 00:00 0 [heap]
+Rss:                 900 kB
+7f10-7f20 r-xp 00000000 fd:01 456 /usr/lib/libc.so.6
+Rss:                 200 kB
+7f20-7f30 rw-p 00000000 00:00 0
+Rss:                 50 kB
+";
+        assert_eq!(
+            mapped_files_of(smaps),
+            vec![
+                ("/usr/lib/libc.so.6".to_owned(), 200 * 1024),
+                ("/usr/bin/speaker".to_owned(), 140 * 1024),
+            ]
+        );
+    }
 
     #[test]
     fn percentiles_use_the_nearest_rank() {

@@ -4,7 +4,7 @@
 mod links;
 mod speaker;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -22,9 +22,7 @@ use crate::metrics::Metrics;
 use crate::socket::{LinkEvent, SharedTable};
 use crate::status::{self, Desired};
 use crate::swim::{self, GroupView, SwimError, SwimSetup};
-use crate::view::objects::{
-    ingress_ips, internal_ip, is_ready, membership_addrs, served, service_key,
-};
+use crate::view::objects::{internal_ip, is_ready, membership_addrs};
 use crate::view::plan::{Liveness, plan};
 use crate::view::store::{NotReady, Stores};
 use crate::wire::MacAddr;
@@ -106,7 +104,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     });
     let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
 
-    let stores = Stores::start(&client);
+    let stores = Stores::start(&client, cli.load_balancer_class.clone());
     stores.wait_until_ready().await?;
     let ip = own_address(&stores, &me).await?;
     let bind = SocketAddr::new(ip, cli.memberlist_port);
@@ -146,7 +144,6 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let mut view = group.view();
     let changed = stores.changed();
     let mut tick = tokio::time::interval(RESCAN);
-    let class = cli.load_balancer_class.clone();
 
     let mut last_pass = tokio::time::Instant::now() - MIN_PASS_GAP;
     let mut last_pass_took = Duration::ZERO;
@@ -199,7 +196,6 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         let group_view = view.borrow_and_update().clone();
         let step = Step {
             me: &me,
-            class: class.as_deref(),
             stores: &stores,
             group: &group_view,
             links: &links,
@@ -225,7 +221,6 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
 
 struct Step<'a> {
     me: &'a NodeName,
-    class: Option<&'a str>,
     stores: &'a Stores,
     group: &'a GroupView,
     links: &'a Links,
@@ -263,25 +258,17 @@ impl Step<'_> {
         let snapshot = self.stores.snapshot();
         let plan = plan(
             &snapshot,
-            self.class,
             Liveness {
                 alive: &alive,
                 reports: &reports,
             },
         );
-        let services: BTreeMap<String, Vec<IpAddr>> = snapshot
-            .services
-            .iter()
-            .filter(|s| served(s, self.class))
-            .map(|s| (service_key(s), ingress_ips(s)))
-            .filter(|(_, ips)| !ips.is_empty())
-            .collect();
         // An address is new (and probed) unless one of its Services was announced before.
         let announced_before: BTreeSet<IpAddr> = snapshot
             .services
             .iter()
-            .filter(|s| status::current(s).is_some_and(|c| c.status == "True"))
-            .flat_map(|s| ingress_ips(s))
+            .filter(|s| s.was_announced())
+            .flat_map(|s| s.ips.iter().copied())
             .collect();
         addresses.apply(&plan, self.links, |ip| !announced_before.contains(&ip));
         let fallback = alive.iter().next().filter(|_| takes_part);
@@ -289,7 +276,7 @@ impl Step<'_> {
             probing: addresses.probing(),
             conflicts: addresses.conflicts().clone(),
         };
-        let wanted = status::desired(self.me, fallback, &services, &plan, &verdicts);
+        let wanted = status::desired(self.me, fallback, &snapshot.services, &plan, &verdicts);
         desired.send_if_modified(|d| {
             if *d == wanted {
                 false

@@ -4,6 +4,7 @@
 
 pub mod objects;
 pub mod plan;
+pub mod service;
 pub mod store;
 #[cfg(test)]
 mod tests;

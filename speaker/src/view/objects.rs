@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
-use ferrolb_crds::{IPAddressPool, L2Advertisement};
-use k8s_openapi::api::core::v1::{Node, Service};
+use ferrolb_crds::{AddressRange, IPAddressPool, L2Advertisement};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
@@ -16,31 +16,22 @@ use crate::election::NodeName;
 /// The label an EndpointSlice carries with its Service's name.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
-/// A Service as `namespace/name`.
-pub fn service_key(svc: &Service) -> String {
-    format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any())
+/// The Service (`namespace`, `name`) an EndpointSlice belongs to, from its label.
+pub fn slice_service(slice: &EndpointSlice) -> Option<(&str, &str)> {
+    let namespace = slice.metadata.namespace.as_deref()?;
+    let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+    Some((namespace, name))
 }
 
-pub use ferrolb_crds::service::{ingress_ips, is_served as served};
-
-/// Whether the Service keeps external traffic on nodes with a local endpoint.
-pub fn is_local(svc: &Service) -> bool {
-    svc.spec
-        .as_ref()
-        .and_then(|s| s.external_traffic_policy.as_deref())
-        == Some("Local")
-}
-
-/// The nodes with a ready endpoint of `svc`, from its EndpointSlices.
+/// The nodes with a ready endpoint of the Service `namespace/name`, from its EndpointSlices.
 pub fn ready_nodes<'a>(
-    svc: &Service,
+    namespace: &str,
+    name: &str,
     slices: impl IntoIterator<Item = &'a EndpointSlice>,
 ) -> BTreeSet<NodeName> {
-    let namespace = svc.namespace();
-    let name = svc.name_any();
     slices
         .into_iter()
-        .filter(|s| s.namespace() == namespace && s.labels().get(SERVICE_NAME_LABEL) == Some(&name))
+        .filter(|s| slice_service(s) == Some((namespace, name)))
         .flat_map(|s| s.endpoints.iter())
         // An absent `ready` means ready (the API's documented default).
         .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
@@ -53,17 +44,25 @@ pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
     Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
+/// The valid pools with their parsed ranges, by name: what [`pool_of`] searches.
+pub fn pool_ranges<'a>(pools: &[&'a IPAddressPool]) -> Vec<(&'a IPAddressPool, Vec<AddressRange>)> {
+    let mut parsed: Vec<_> = pools
+        .iter()
+        .filter_map(|p| Some((*p, p.spec.ranges().ok()?)))
+        .collect();
+    parsed.sort_by_key(|(p, _)| p.name_any());
+    parsed
+}
+
 /// The pool holding `ip`: the first by name among the valid pools that contain it.
-pub fn pool_of<'a>(pools: &'a [&'a IPAddressPool], ip: IpAddr) -> Option<&'a IPAddressPool> {
+pub fn pool_of<'a>(
+    pools: &[(&'a IPAddressPool, Vec<AddressRange>)],
+    ip: IpAddr,
+) -> Option<&'a IPAddressPool> {
     pools
         .iter()
-        .copied()
-        .filter(|p| {
-            p.spec
-                .ranges()
-                .is_ok_and(|ranges| ranges.iter().any(|r| r.contains(ip)))
-        })
-        .min_by_key(|p| p.name_any())
+        .find(|(_, ranges)| ranges.iter().any(|r| r.contains(ip)))
+        .map(|(p, _)| *p)
 }
 
 /// Whether the advertisement announces the addresses of `pool`.

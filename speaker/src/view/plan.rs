@@ -6,21 +6,20 @@ use std::sync::Arc;
 
 use ferrolb_crds::conditions::announced;
 use ferrolb_crds::{IPAddressPool, L2Advertisement};
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
-use super::objects::{
-    advertises, ingress_ips, is_local, pool_of, ready_nodes, selects_node, served, service_key,
-};
+use super::objects::{advertises, pool_of, pool_ranges, ready_nodes, selects_node, slice_service};
+use super::service::ServiceView;
 use crate::election::{Election, Ineligible, Labels, NodeName, NodeState, Requirements};
 use crate::swim::PeerReport;
 
 /// The objects the plan is computed from.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Every Service.
-    pub services: Vec<Arc<Service>>,
+    /// Every Service ferrolb serves that holds an address, by `namespace/name`.
+    pub services: Vec<Arc<ServiceView>>,
     /// Every EndpointSlice.
     pub slices: Vec<Arc<EndpointSlice>>,
     /// Every Node.
@@ -44,7 +43,7 @@ pub struct Liveness<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
     /// The Services (`namespace/name`) that hold the address.
-    pub services: Vec<String>,
+    pub services: Vec<Arc<str>>,
     /// The node that announces it.
     pub owner: Option<NodeName>,
     /// The owner's interface that answers, when its report is known.
@@ -124,7 +123,7 @@ impl Requirements for Needs<'_> {
     }
 }
 
-fn unannounced(services: Vec<String>, reason: &'static str, message: String) -> Assignment {
+fn unannounced(services: Vec<Arc<str>>, reason: &'static str, message: String) -> Assignment {
     Assignment {
         services,
         owner: None,
@@ -135,8 +134,8 @@ fn unannounced(services: Vec<String>, reason: &'static str, message: String) -> 
     }
 }
 
-/// Computes the assignment of every address of every Service ferrolb serves.
-pub fn plan(snapshot: &Snapshot, class: Option<&str>, live: Liveness<'_>) -> Plan {
+/// Computes the assignment of every address of every Service in the snapshot.
+pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
     let labels: BTreeMap<NodeName, Labels> = snapshot
         .nodes
         .iter()
@@ -152,19 +151,27 @@ pub fn plan(snapshot: &Snapshot, class: Option<&str>, live: Liveness<'_>) -> Pla
             (name.clone(), state)
         })
         .collect();
-    let mut holders: BTreeMap<IpAddr, Vec<&Service>> = BTreeMap::new();
+    let mut holders: BTreeMap<IpAddr, Vec<&ServiceView>> = BTreeMap::new();
     for svc in &snapshot.services {
-        if served(svc, class) {
-            for ip in ingress_ips(svc) {
-                holders.entry(ip).or_default().push(svc);
+        for ip in &svc.ips {
+            holders.entry(*ip).or_default().push(svc);
+        }
+    }
+    // Each Service's slices, found once: a pass must not scan every slice per Service.
+    let mut slices: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
+    if snapshot.services.iter().any(|s| s.local) {
+        for slice in &snapshot.slices {
+            if let Some(service) = slice_service(slice) {
+                slices.entry(service).or_default().push(slice);
             }
         }
     }
     let pools: Vec<&IPAddressPool> = snapshot.pools.iter().map(|p| &**p).collect();
+    let pools = pool_ranges(&pools);
     holders
         .into_iter()
         .map(|(ip, services)| {
-            let keys: Vec<String> = services.iter().map(|s| service_key(s)).collect();
+            let keys: Vec<Arc<str>> = services.iter().map(|s| s.key.clone()).collect();
             let Some(pool) = pool_of(&pools, ip) else {
                 let message = format!("{ip} is in no IPAddressPool");
                 return (
@@ -189,16 +196,15 @@ pub fn plan(snapshot: &Snapshot, class: Option<&str>, live: Liveness<'_>) -> Pla
                 );
             }
             // With several Services sharing the address, a Local one needs its endpoints.
-            let ready = services
-                .iter()
-                .filter(|s| is_local(s))
-                .fold(None, |acc, s| {
-                    let nodes = ready_nodes(s, snapshot.slices.iter().map(|e| &**e));
-                    Some(match acc {
-                        None => nodes,
-                        Some(prev) => &prev & &nodes,
-                    })
-                });
+            let ready = services.iter().filter(|s| s.local).fold(None, |acc, s| {
+                let own = slices.get(&(s.namespace(), s.name()));
+                let nodes =
+                    ready_nodes(s.namespace(), s.name(), own.into_iter().flatten().copied());
+                Some(match acc {
+                    None => nodes,
+                    Some(prev) => &prev & &nodes,
+                })
+            });
             let gratuitous_interval = ads
                 .iter()
                 .filter_map(|a| a.spec.gratuitous_interval()?.ok())

@@ -1,8 +1,9 @@
 //! Caches of the objects the plan reads, kept current by watches on the API server.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use ferrolb_crds::{IPAddressPool, L2Advertisement};
 use futures::StreamExt;
@@ -10,17 +11,18 @@ use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch as signal};
 
 use super::plan::Snapshot;
+use super::service::ServiceView;
 use super::trim;
 
 /// The caches, each filled by its own watch.
 #[derive(Clone)]
 pub struct Stores {
-    services: Store<Service>,
+    services: Services,
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
     pools: Store<IPAddressPool>,
@@ -30,8 +32,118 @@ pub struct Stores {
 
 /// A cache stopped before it was filled (its watch ended).
 #[derive(Debug, thiserror::Error)]
-#[error("a watch ended before its initial list")]
-pub struct NotReady(#[source] pub reflector::store::WriterDropped);
+#[error("the {0} watch ended before its initial list")]
+pub struct NotReady(pub &'static str);
+
+/// The Services ferrolb serves that hold an address, as [`ServiceView`]s by `namespace/name`.
+///
+/// Not a kube reflector: that keeps whole objects, and its keys repeat each one's name,
+/// namespace, UID and resource version.
+#[derive(Clone)]
+struct Services {
+    map: Arc<RwLock<HashMap<Arc<str>, Arc<ServiceView>>>>,
+    ready: signal::Receiver<bool>,
+}
+
+impl Services {
+    fn start(api: Api<Service>, class: Option<String>, changed: Arc<Notify>) -> Services {
+        let map = Arc::new(RwLock::new(HashMap::new()));
+        let (ready_tx, ready) = signal::channel(false);
+        let services = Services {
+            map: map.clone(),
+            ready,
+        };
+        let stream =
+            watcher(api, watcher::Config::default()).backoff(ferrolb_crds::watch::backoff());
+        tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            // A list (the first, or again after the watch expired) is gathered apart and replaces
+            // the cache once complete, so a pass never sees half a list.
+            let mut listing: Option<HashMap<Arc<str>, Arc<ServiceView>>> = None;
+            while let Some(event) = stream.next().await {
+                let project = |svc: &Service| ServiceView::project(svc, class.as_deref());
+                let changed_now = match event {
+                    Ok(watcher::Event::Init) => {
+                        listing = Some(HashMap::new());
+                        false
+                    }
+                    Ok(watcher::Event::InitApply(svc)) => {
+                        if let (Some(list), Some(view)) = (listing.as_mut(), project(&svc)) {
+                            list.insert(view.key.clone(), Arc::new(view));
+                        }
+                        false
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        let list = listing.take().unwrap_or_default();
+                        *map.write().unwrap_or_else(PoisonError::into_inner) = list;
+                        ready_tx.send_replace(true);
+                        true
+                    }
+                    Ok(watcher::Event::Apply(svc)) => {
+                        let key = service_key(&svc);
+                        let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
+                        match project(&svc) {
+                            // A change the speaker does not read (ports, labels) is no change.
+                            Some(view) if map.get(&key).is_some_and(|v| **v == view) => false,
+                            Some(view) => {
+                                map.insert(view.key.clone(), Arc::new(view));
+                                true
+                            }
+                            None => map.remove(&key).is_some(),
+                        }
+                    }
+                    Ok(watcher::Event::Delete(svc)) => map
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&service_key(&svc))
+                        .is_some(),
+                    Err(e) => {
+                        tracing::warn!(kind = "Service", error = %e, "watch failed; retrying");
+                        false
+                    }
+                };
+                if changed_now {
+                    changed.notify_one();
+                }
+            }
+        });
+        services
+    }
+
+    async fn wait_until_ready(&self) -> Result<(), NotReady> {
+        let mut ready = self.ready.clone();
+        ready
+            .wait_for(|r| *r)
+            .await
+            .map(|_| ())
+            .map_err(|_| NotReady("Service"))
+    }
+
+    fn get(&self, key: &str) -> Option<Arc<ServiceView>> {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    /// Every view, by key.
+    fn state(&self) -> Vec<Arc<ServiceView>> {
+        let mut all: Vec<Arc<ServiceView>> = self
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        all.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        all
+    }
+}
+
+fn service_key(svc: &Service) -> Arc<str> {
+    format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any()).into()
+}
 
 fn watch<K>(api: Api<K>, changed: Arc<Notify>, trim: fn(&mut K)) -> Store<K>
 where
@@ -59,11 +171,12 @@ where
 }
 
 impl Stores {
-    /// Starts the watches.
-    pub fn start(client: &Client) -> Stores {
+    /// Starts the watches; Services are kept when they belong to `class` (see
+    /// [`ServiceView::project`]).
+    pub fn start(client: &Client, class: Option<String>) -> Stores {
         let changed = Arc::new(Notify::new());
         Stores {
-            services: watch(Api::all(client.clone()), changed.clone(), trim::service),
+            services: Services::start(Api::all(client.clone()), class, changed.clone()),
             slices: watch(
                 Api::all(client.clone()),
                 changed.clone(),
@@ -82,11 +195,21 @@ impl Stores {
 
     /// Waits until every cache holds its initial list.
     pub async fn wait_until_ready(&self) -> Result<(), NotReady> {
-        self.services.wait_until_ready().await.map_err(NotReady)?;
-        self.slices.wait_until_ready().await.map_err(NotReady)?;
-        self.nodes.wait_until_ready().await.map_err(NotReady)?;
-        self.pools.wait_until_ready().await.map_err(NotReady)?;
-        self.ads.wait_until_ready().await.map_err(NotReady)?;
+        self.services.wait_until_ready().await?;
+        let kind = |k: &'static str| move |_| NotReady(k);
+        self.slices
+            .wait_until_ready()
+            .await
+            .map_err(kind("EndpointSlice"))?;
+        self.nodes.wait_until_ready().await.map_err(kind("Node"))?;
+        self.pools
+            .wait_until_ready()
+            .await
+            .map_err(kind("IPAddressPool"))?;
+        self.ads
+            .wait_until_ready()
+            .await
+            .map_err(kind("L2Advertisement"))?;
         Ok(())
     }
 
@@ -100,10 +223,9 @@ impl Stores {
         self.nodes.state()
     }
 
-    /// One Service by namespace and name.
-    pub fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
-        self.services
-            .get(&reflector::ObjectRef::new(name).within(namespace))
+    /// One Service by `namespace/name`, if ferrolb serves it and it holds an address.
+    pub fn service(&self, key: &str) -> Option<Arc<ServiceView>> {
+        self.services.get(key)
     }
 
     /// Everything the plan reads, as of now.

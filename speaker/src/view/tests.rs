@@ -12,6 +12,7 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlic
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::plan::{Liveness, Snapshot, plan};
+use super::service::ServiceView;
 use crate::election::{EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS, NodeName};
 use crate::swim::PeerReport;
 
@@ -29,7 +30,7 @@ fn mk_node(name: &str, labels: &[(&str, &str)]) -> Arc<Node> {
     Arc::new(node)
 }
 
-fn mk_svc(local: bool) -> Arc<Service> {
+fn mk_svc(local: bool) -> Arc<ServiceView> {
     let mut svc = Service::default();
     svc.metadata.name = Some("web".to_owned());
     svc.metadata.namespace = Some("default".to_owned());
@@ -47,7 +48,7 @@ fn mk_svc(local: bool) -> Arc<Service> {
         }),
         ..Default::default()
     });
-    Arc::new(svc)
+    Arc::new(ServiceView::project(&svc, None).expect("served"))
 }
 
 fn mk_pool() -> Arc<IPAddressPool> {
@@ -115,7 +116,6 @@ fn run(snapshot: &Snapshot, alive: &BTreeSet<NodeName>) -> super::plan::Assignme
     let reports = BTreeMap::<NodeName, PeerReport>::new();
     let p = plan(
         snapshot,
-        None,
         Liveness {
             alive,
             reports: &reports,
@@ -136,7 +136,7 @@ fn one_owner_and_it_moves_when_it_dies() {
     let first = run(&snapshot, &all_alive());
     let owner = first.owner.clone().unwrap();
     assert_eq!(first.reason, announced::ANNOUNCED);
-    assert_eq!(first.services, ["default/web"]);
+    assert_eq!(first.services, ["default/web".into()]);
     let mut alive = all_alive();
     alive.remove(&owner);
     let second = run(&snapshot, &alive);

@@ -1,15 +1,12 @@
-//! What the caches keep of each object: only the fields the plan and the status writer read.
+//! What the EndpointSlice, Node, pool and advertisement caches keep of each object: only the
+//! fields the plan reads (Services have their own projection, [`super::service`]).
 //!
-//! A speaker runs on every node and watches every Service, EndpointSlice and Node of the
-//! cluster; whole objects (ports, cluster IPs, endpoint addresses, node images and capacity,
-//! other controllers' conditions) are most of its memory, and it reads a handful of fields.
-//! Each object is cut down as it arrives from the watch, before it is stored.
+//! A speaker runs on every node and watches every EndpointSlice and Node of the cluster; whole
+//! objects (endpoint addresses, ports, node images and capacity, other controllers' conditions)
+//! would be most of its memory, and it reads a handful of fields. Each object is cut down as it
+//! arrives from the watch, before it is stored.
 
-use ferrolb_crds::conditions::SERVICE_ANNOUNCED;
-use ferrolb_crds::service::trim_status;
-use k8s_openapi::api::core::v1::{
-    Node, NodeAddress, NodeCondition, NodeStatus, Service, ServiceSpec,
-};
+use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeStatus};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -27,19 +24,6 @@ fn identity(meta: &mut ObjectMeta) -> ObjectMeta {
         deletion_timestamp: meta.deletion_timestamp.take(),
         ..ObjectMeta::default()
     }
-}
-
-/// A Service: its type and class (is it ours), traffic policy, the addresses in its status and
-/// the `Announced` condition (to skip writes that change nothing).
-pub fn service(svc: &mut Service) {
-    svc.metadata = identity(&mut svc.metadata);
-    svc.spec = svc.spec.take().map(|s| ServiceSpec {
-        type_: s.type_,
-        load_balancer_class: s.load_balancer_class,
-        external_traffic_policy: s.external_traffic_policy,
-        ..ServiceSpec::default()
-    });
-    svc.status = svc.status.take().map(|s| trim_status(s, SERVICE_ANNOUNCED));
 }
 
 /// An EndpointSlice: which Service it belongs to, and the node and readiness of each endpoint.
@@ -105,66 +89,7 @@ pub fn bookkeeping(meta: &mut ObjectMeta) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::objects::{ingress_ips, is_local, is_ready, ready_nodes, served};
-    use crate::view::objects::{internal_ip, service_key};
-
-    fn full_service() -> Service {
-        serde_json::from_value(serde_json::json!({
-            "metadata": {
-                "name": "web", "namespace": "shop", "uid": "u-1", "resourceVersion": "42",
-                "generation": 3,
-                "labels": {"app": "web"},
-                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
-                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
-            },
-            "spec": {
-                "type": "LoadBalancer", "externalTrafficPolicy": "Local",
-                "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
-                "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}],
-                "selector": {"app": "web"}
-            },
-            "status": {
-                "loadBalancer": {"ingress": [{"ip": "192.168.100.240", "ipMode": "VIP"}]},
-                "conditions": [
-                    {"type": "ferrolb.io/Allocated", "status": "True", "reason": "Allocated",
-                     "message": "from pool default", "lastTransitionTime": "2026-01-01T00:00:00Z"},
-                    {"type": "ferrolb.io/Announced", "status": "True", "reason": "Announced",
-                     "message": "announced by node node1 on interface eth0",
-                     "lastTransitionTime": "2026-01-01T00:00:00Z"}
-                ]
-            }
-        }))
-        .expect("Service")
-    }
-
-    #[test]
-    fn a_trimmed_service_reads_the_same() {
-        let full = full_service();
-        let mut slim = full.clone();
-        service(&mut slim);
-        assert_eq!(service_key(&slim), service_key(&full));
-        assert_eq!(served(&slim, None), served(&full, None));
-        assert_eq!(is_local(&slim), is_local(&full));
-        assert_eq!(ingress_ips(&slim), ingress_ips(&full));
-        assert_eq!(crate::status::current(&slim), crate::status::current(&full));
-        assert_eq!(slim.metadata.uid, full.metadata.uid);
-        assert_eq!(slim.metadata.generation, full.metadata.generation);
-        // And what it does not read is gone.
-        assert!(slim.metadata.managed_fields.is_none());
-        assert!(slim.metadata.annotations.is_none());
-        let spec = slim.spec.as_ref().expect("spec");
-        assert!(spec.ports.is_none() && spec.cluster_ip.is_none() && spec.selector.is_none());
-        let conditions = slim.status.as_ref().and_then(|s| s.conditions.as_ref());
-        assert_eq!(conditions.map(Vec::len), Some(1));
-    }
-
-    #[test]
-    fn a_service_without_spec_or_status_stays_so() {
-        let mut svc = Service::default();
-        service(&mut svc);
-        assert!(svc.spec.is_none() && svc.status.is_none());
-        assert!(!served(&svc, None));
-    }
+    use crate::view::objects::{internal_ip, is_ready, ready_nodes};
 
     #[test]
     fn a_trimmed_slice_gives_the_same_ready_nodes() {
@@ -185,9 +110,9 @@ mod tests {
         .expect("EndpointSlice");
         let mut slim = full.clone();
         endpoint_slice(&mut slim);
-        let svc = full_service();
-        assert_eq!(ready_nodes(&svc, [&slim]), ready_nodes(&svc, [&full]));
-        assert_eq!(ready_nodes(&svc, [&slim]).len(), 2);
+        let ready = |slice| ready_nodes("shop", "web", [slice]);
+        assert_eq!(ready(&slim), ready(&full));
+        assert_eq!(ready(&slim).len(), 2);
         assert_eq!(slim.metadata.labels.as_ref().map(|l| l.len()), Some(1));
         assert!(slim.endpoints.iter().all(|e| e.addresses.is_empty()));
     }

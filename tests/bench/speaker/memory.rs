@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferrolb_tests::bench::{proc_status_bytes, rss_bytes};
+use ferrolb_tests::bench::{mapped_files, proc_status_bytes, rss_bytes};
 use ferrolb_tests::objects::{ensure_namespace, mk_lb_service};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Service;
@@ -38,6 +38,8 @@ pub struct Memory {
     pub loaded_anon: u64,
     /// The anonymous part of `baseline`, bytes.
     pub baseline_anon: u64,
+    /// The resident bytes of each file the loaded speaker maps, largest first.
+    pub files: Vec<(String, u64)>,
     /// VmHWM (peak resident set) of the owning speaker, bytes.
     pub peak: u64,
     /// VmRSS of a speaker that sees the same Services but owns none of them, bytes.
@@ -128,6 +130,7 @@ pub fn run(cluster: &mut Cluster, rt: &tokio::runtime::Runtime) -> anyhow::Resul
     let loaded = rss_bytes(pid).context("VmRSS")?;
     let loaded_anon = proc_status_bytes(pid, "RssAnon").context("RssAnon")?;
     let peak = proc_status_bytes(pid, "VmHWM").context("VmHWM")?;
+    let files = mapped_files(pid).unwrap_or_default();
     let non_owner = cluster
         .speaker(NON_OWNER)
         .ok()
@@ -138,6 +141,7 @@ pub fn run(cluster: &mut Cluster, rt: &tokio::runtime::Runtime) -> anyhow::Resul
         loaded_anon,
         baseline_anon,
         peak,
+        files,
         non_owner,
         announce_s,
         owned,
