@@ -5,6 +5,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio_util::time::DelayQueue;
+
 use crate::metrics::{Metrics, Protocol, frame_labels};
 use crate::socket::{Link, SharedTable};
 use crate::wire::arp::ArpFrame;
@@ -19,7 +23,7 @@ pub const BURST: [Duration; 3] = [
 ];
 /// Probes sent before a first announcement, and the gap between them (RFC 5227 uses 3 probes
 /// over 1-2 s; a LAN answers in well under a millisecond, so two short ones are enough).
-pub const PROBES: u32 = 2;
+pub const PROBES: usize = 2;
 /// The gap between probes, and how long to listen after the last one.
 pub const PROBE_GAP: Duration = Duration::from_millis(100);
 
@@ -46,42 +50,133 @@ pub fn send_gratuitous(link: &Link, ip: IpAddr, metrics: &Metrics) {
     }
 }
 
-/// Sends the takeover burst for `ip` on `link`, stopping early once this node no longer
-/// announces the address there.
-pub async fn burst(link: Arc<Link>, ip: IpAddr, table: SharedTable, metrics: Arc<Metrics>) {
-    let start = tokio::time::Instant::now();
-    for at in BURST {
-        tokio::time::sleep_until(start + at).await;
-        let still_ours = table
-            .read()
-            .is_ok_and(|t| t.owned.get(&ip) == Some(&link.name));
-        if !still_ours || link.stopped() {
-            return;
+/// Work for the [`Announcer`].
+#[derive(Debug)]
+pub enum Job {
+    /// Send the takeover burst for the address on the link.
+    Burst(Arc<Link>, IpAddr),
+    /// Probe for the address on the link before its first announcement.
+    Probe(Arc<Link>, IpAddr),
+}
+
+/// One job's progress: how many frames went out.
+struct Pending {
+    job: Job,
+    sent: usize,
+}
+
+/// Sends the timed frames of every address from one task: the takeover bursts and the probes.
+///
+/// A node can take over thousands of addresses at once; a task (and a timer) per address
+/// would hold megabytes for the seconds a burst lasts. Jobs wait in one [`DelayQueue`].
+#[derive(Debug, Clone)]
+pub struct Announcer {
+    jobs: UnboundedSender<Job>,
+}
+
+impl Announcer {
+    /// Starts the task. A probe's end is reported on `probe_done` once its window is over.
+    pub fn start(
+        table: SharedTable,
+        metrics: Arc<Metrics>,
+        probe_done: UnboundedSender<IpAddr>,
+    ) -> Announcer {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(rx, table, metrics, probe_done));
+        Announcer { jobs }
+    }
+
+    /// Queues a job; its first frame goes out as soon as the task runs.
+    pub fn send(&self, job: Job) {
+        if self.jobs.send(job).is_err() {
+            tracing::warn!("the announcer stopped; frame not sent");
         }
-        send_gratuitous(&link, ip, &metrics);
     }
 }
 
-/// Probes for `ip` on `link`: while the probe runs the responders report any other host using
-/// or probing the address as a conflict. Returns when the probe window is over.
-pub async fn probe(link: Arc<Link>, ip: IpAddr, table: SharedTable, metrics: Arc<Metrics>) {
-    if let Ok(mut t) = table.write() {
-        t.probing.insert(ip, link.name.clone());
-    }
-    for _ in 0..PROBES {
-        let sent = match ip {
-            IpAddr::V4(v4) => link.send_arp(&ArpFrame::probe(link.mac, v4).to_bytes()),
-            IpAddr::V6(v6) => link.send_ndp(&NdpFrame::dad_probe(link.mac, v6).to_bytes()),
+async fn run(
+    mut jobs: UnboundedReceiver<Job>,
+    table: SharedTable,
+    metrics: Arc<Metrics>,
+    probe_done: UnboundedSender<IpAddr>,
+) {
+    let mut queue: DelayQueue<Pending> = DelayQueue::new();
+    loop {
+        let pending = tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => Pending { job, sent: 0 },
+                None => return,
+            },
+            Some(expired) = queue.next(), if !queue.is_empty() => expired.into_inner(),
         };
-        if sent {
-            metrics
-                .probes
-                .get_or_create(&frame_labels(protocol(ip), &link.name))
-                .inc();
+        match step(pending, &table, &metrics) {
+            Next::After(delay, pending) => {
+                queue.insert(pending, delay);
+            }
+            Next::ProbeOver(ip) => {
+                if let Ok(mut t) = table.write() {
+                    t.probing.remove(&ip);
+                }
+                let _ = probe_done.send(ip);
+            }
+            Next::Done => {}
         }
-        tokio::time::sleep(PROBE_GAP).await;
     }
-    if let Ok(mut t) = table.write() {
-        t.probing.remove(&ip);
+}
+
+enum Next {
+    After(Duration, Pending),
+    ProbeOver(IpAddr),
+    Done,
+}
+
+/// Sends the job's next frame and says when the one after is due.
+fn step(mut p: Pending, table: &SharedTable, metrics: &Metrics) -> Next {
+    match &p.job {
+        Job::Burst(link, ip) => {
+            // Stop early once this node no longer announces the address there.
+            let still_ours = table
+                .read()
+                .is_ok_and(|t| t.owned.get(ip) == Some(&link.name));
+            if !still_ours || link.stopped() {
+                return Next::Done;
+            }
+            send_gratuitous(link, *ip, metrics);
+            p.sent += 1;
+            match (BURST.get(p.sent), BURST.get(p.sent - 1)) {
+                (Some(next), Some(this)) => Next::After(*next - *this, p),
+                _ => Next::Done,
+            }
+        }
+        Job::Probe(link, ip) => {
+            if p.sent == 0
+                && let Ok(mut t) = table.write()
+            {
+                t.probing.insert(*ip, link.name.clone());
+            }
+            if p.sent >= PROBES {
+                return Next::ProbeOver(*ip);
+            }
+            send_probe(link, *ip, metrics);
+            p.sent += 1;
+            // After the last probe the responders listen for one more gap.
+            Next::After(PROBE_GAP, p)
+        }
+    }
+}
+
+/// Sends one RFC 5227 ARP probe (IPv4) or DAD neighbour solicitation (IPv6) for `ip`. While
+/// the address is in the table's `probing` set, the responders report any other host using
+/// or probing it as a conflict.
+fn send_probe(link: &Link, ip: IpAddr, metrics: &Metrics) {
+    let sent = match ip {
+        IpAddr::V4(v4) => link.send_arp(&ArpFrame::probe(link.mac, v4).to_bytes()),
+        IpAddr::V6(v6) => link.send_ndp(&NdpFrame::dad_probe(link.mac, v6).to_bytes()),
+    };
+    if sent {
+        metrics
+            .probes
+            .get_or_create(&frame_labels(protocol(ip), &link.name))
+            .inc();
     }
 }

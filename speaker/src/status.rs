@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::election::NodeName;
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::view::plan::Plan;
-use crate::view::service::ServiceView;
+use crate::view::service::{ServiceView, said};
 use crate::view::store::Stores;
 use crate::wire::Conflict;
 
@@ -49,6 +49,13 @@ pub struct Desired {
     pub message: String,
 }
 
+impl Desired {
+    /// A digest of what the condition says, to remember recent writes by.
+    fn digest(&self) -> u64 {
+        said(self.reason, &self.message) ^ u64::from(self.announced)
+    }
+}
+
 /// What this node found out about the addresses it owns.
 #[derive(Debug, Clone, Default)]
 pub struct Verdicts {
@@ -71,7 +78,7 @@ pub fn desired(
     mine: &Verdicts,
 ) -> Vec<Desired> {
     let Verdicts { probing, conflicts } = mine;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(services.len());
     for svc in services {
         let assigned: Vec<(IpAddr, &crate::view::plan::Assignment)> = svc
             .ips
@@ -137,6 +144,7 @@ pub fn desired(
             out.push(wanted);
         }
     }
+    out.shrink_to_fit();
     out
 }
 
@@ -146,9 +154,9 @@ fn status_word(b: bool) -> &'static str {
 
 /// Whether the Service already says `d` (timestamps aside).
 pub fn is_current(svc: &ServiceView, d: &Desired) -> bool {
-    svc.announced.as_ref().is_some_and(|c| {
-        &*c.status == status_word(d.announced) && *c.reason == *d.reason && *c.message == d.message
-    })
+    svc.announced
+        .as_ref()
+        .is_some_and(|c| c.status == Some(d.announced) && c.said == said(d.reason, &d.message))
 }
 
 /// The server-side-apply body; the transition time is kept while the status is unchanged.
@@ -157,7 +165,7 @@ pub fn apply_body(svc: &ServiceView, d: &Desired, now: Timestamp) -> Value {
     let since = svc
         .announced
         .as_ref()
-        .filter(|c| &*c.status == status)
+        .filter(|c| c.status == Some(d.announced))
         .map_or(Time(now), |c| c.since.clone());
     let condition = Condition {
         type_: SERVICE_ANNOUNCED.to_owned(),
@@ -175,15 +183,16 @@ pub async fn write_loop(
     client: Client,
     stores: Stores,
     node: NodeName,
-    mut desired: watch::Receiver<Vec<Desired>>,
+    mut desired: watch::Receiver<Arc<Vec<Desired>>>,
     metrics: Arc<Metrics>,
 ) {
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
         instance: Some(node.to_string()),
     };
-    // What was written lately, so a write is not repeated while the cache catches up.
-    let mut written: HashMap<Arc<str>, (Desired, Instant)> = HashMap::new();
+    // What was written lately (as a digest), so a write is not repeated while the cache
+    // catches up.
+    let mut written: HashMap<Arc<str>, (u64, Instant)> = HashMap::new();
     let mut retry = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
@@ -191,27 +200,31 @@ pub async fn write_loop(
             _ = retry.tick() => {}
         }
         written.retain(|_, (_, at)| at.elapsed() < REWRITE_AFTER);
+        if written.capacity() > 4 * written.len().max(16) {
+            written.shrink_to_fit();
+        }
         let wanted = desired.borrow_and_update().clone();
-        let due: Vec<(Arc<ServiceView>, Desired)> = wanted
-            .into_iter()
-            .filter_map(|d| {
+        let due: Vec<(Arc<ServiceView>, usize)> = wanted
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| {
                 let svc = stores.service(&d.service)?;
-                let recent = written.get(&d.service).is_some_and(|(w, _)| *w == d);
-                (!is_current(&svc, &d) && !recent).then_some((svc, d))
+                let recent = written
+                    .get(&d.service)
+                    .is_some_and(|(w, _)| *w == d.digest());
+                (!is_current(&svc, d) && !recent).then_some((svc, i))
             })
             .collect();
         // Several writes in flight: after a failover a node takes over thousands of Services,
         // and one write at a time would leave their conditions stale for many seconds.
         let mut outcomes = futures::stream::iter(due)
-            .map(|(svc, d)| {
-                let (client, reporter) = (&client, &reporter);
-                async move {
-                    let outcome = write(client, reporter, &svc, &d).await;
-                    (d, outcome)
-                }
+            .map(|(svc, i)| {
+                let (client, reporter, wanted) = (&client, &reporter, wanted.clone());
+                async move { (i, write(client, reporter, &svc, &wanted[i]).await) }
             })
             .buffer_unordered(WRITES_IN_FLIGHT);
-        while let Some((d, outcome)) = outcomes.next().await {
+        while let Some((i, outcome)) = outcomes.next().await {
+            let d = &wanted[i];
             metrics
                 .status_writes
                 .get_or_create(&ReasonLabels {
@@ -219,7 +232,7 @@ pub async fn write_loop(
                 })
                 .inc();
             if outcome == "ok" {
-                written.insert(d.service.clone(), (d, Instant::now()));
+                written.insert(d.service.clone(), (d.digest(), Instant::now()));
             }
         }
     }
@@ -291,7 +304,7 @@ mod tests {
         let assignment = Assignment {
             services: vec!["default/web".into()],
             owner: owner.map(NodeName::from),
-            interface: owner.map(|_| "eth0".to_owned()),
+            interface: owner.map(|_| "eth0".into()),
             reason: if owner.is_some() {
                 announced::ANNOUNCED
             } else {
@@ -322,12 +335,11 @@ mod tests {
         let d = desired(&me, None, &services, &plan, &Verdicts::default());
         let since = Time(Timestamp::from_second(1_700_000_000).expect("time"));
         let mut view = (*services[0]).clone();
-        view.announced = Some(Box::new(Announced {
-            status: "True".into(),
-            reason: d[0].reason.into(),
-            message: d[0].message.as_str().into(),
+        view.announced = Some(Announced {
+            status: Some(true),
+            said: said(d[0].reason, &d[0].message),
             since: since.clone(),
-        }));
+        });
         services[0] = Arc::new(view);
         assert!(desired(&me, None, &services, &plan, &Verdicts::default()).is_empty());
         // Rewritten (another message), the status and so the transition time stay.

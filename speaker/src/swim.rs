@@ -40,7 +40,7 @@ pub struct PeerReport {
     /// The node.
     pub node: NodeName,
     /// Interfaces that are up, by name, with their networks (`192.168.100.11/24`).
-    pub interfaces: BTreeMap<String, Vec<ipnet::IpNet>>,
+    pub interfaces: BTreeMap<Arc<str>, Vec<ipnet::IpNet>>,
     /// The hardware addresses of those interfaces (`02:00:..`).
     pub macs: BTreeSet<String>,
 }

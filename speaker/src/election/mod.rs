@@ -11,6 +11,7 @@ pub mod rendezvous;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 pub use eligibility::{
     AnyNode, EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS, Ineligible, Labels, NodeState, Requirements,
@@ -22,7 +23,7 @@ pub use eligibility::{
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 #[serde(transparent)]
-pub struct NodeName(String);
+pub struct NodeName(Arc<str>);
 
 impl NodeName {
     /// The name as a string slice.
@@ -33,13 +34,13 @@ impl NodeName {
 
 impl From<String> for NodeName {
     fn from(name: String) -> Self {
-        NodeName(name)
+        NodeName(name.into())
     }
 }
 
 impl From<&str> for NodeName {
     fn from(name: &str) -> Self {
-        NodeName(name.to_owned())
+        NodeName(name.into())
     }
 }
 

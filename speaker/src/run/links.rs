@@ -119,7 +119,7 @@ impl Links {
             node: node.clone(),
             interfaces: open
                 .iter()
-                .map(|i| (i.name.clone(), i.nets.clone()))
+                .map(|i| (i.name.as_str().into(), i.nets.clone()))
                 .collect(),
             macs: open.iter().map(|i| i.mac.to_string()).collect(),
         }

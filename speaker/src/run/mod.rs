@@ -131,7 +131,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     .await?;
     tracing::info!(node = %me, membership = %bind, "speaker started");
 
-    let (desired_tx, desired_rx) = watch::channel(Vec::<Desired>::new());
+    let (desired_tx, desired_rx) = watch::channel(Arc::new(Vec::<Desired>::new()));
     tokio::spawn(status::write_loop(
         client.clone(),
         stores.clone(),
@@ -241,7 +241,11 @@ impl Step<'_> {
 
     /// One pass: elect, update what this node announces and the conditions it writes; returns
     /// whether the speaker is ready.
-    fn reconcile(&self, addresses: &mut Addresses, desired: &watch::Sender<Vec<Desired>>) -> bool {
+    fn reconcile(
+        &self,
+        addresses: &mut Addresses,
+        desired: &watch::Sender<Arc<Vec<Desired>>>,
+    ) -> bool {
         let takes_part = self.takes_part();
         let mut alive: BTreeSet<NodeName> = self.group.members.clone();
         let mut reports = self.group.reports.clone();
@@ -278,10 +282,10 @@ impl Step<'_> {
         };
         let wanted = status::desired(self.me, fallback, &snapshot.services, &plan, &verdicts);
         desired.send_if_modified(|d| {
-            if *d == wanted {
+            if **d == wanted {
                 false
             } else {
-                *d = wanted;
+                *d = Arc::new(wanted);
                 true
             }
         });

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::links::Links;
-use crate::announce;
+use crate::announce::{self, Announcer, Job};
 use crate::election::NodeName;
 use crate::metrics::Metrics;
 use crate::socket::SharedTable;
@@ -33,7 +33,7 @@ enum Phase {
 
 #[derive(Debug)]
 struct Owned {
-    interface: String,
+    interface: Arc<str>,
     phase: Phase,
     /// The probe is over (it may still wait for a suspected conflict to be judged).
     probed: bool,
@@ -53,7 +53,7 @@ pub struct Addresses {
     peer_macs: BTreeSet<MacAddr>,
     table: SharedTable,
     metrics: Arc<Metrics>,
-    probe_done: UnboundedSender<IpAddr>,
+    announcer: Announcer,
 }
 
 fn join_group(ip: Ipv6Addr, index: u32) -> std::io::Result<std::net::UdpSocket> {
@@ -70,6 +70,7 @@ impl Addresses {
         metrics: Arc<Metrics>,
         probe_done: UnboundedSender<IpAddr>,
     ) -> Self {
+        let announcer = Announcer::start(table.clone(), metrics.clone(), probe_done);
         Addresses {
             me,
             owned: BTreeMap::new(),
@@ -78,7 +79,7 @@ impl Addresses {
             peer_macs: BTreeSet::new(),
             table,
             metrics,
-            probe_done,
+            announcer,
         }
     }
 
@@ -122,7 +123,7 @@ impl Addresses {
     /// Brings the owned addresses in line with `plan`. `fresh` says whether an address was
     /// never announced before (so it is probed first).
     pub fn apply(&mut self, plan: &Plan, links: &Links, fresh: impl Fn(IpAddr) -> bool) {
-        let wanted: BTreeMap<IpAddr, String> = plan
+        let wanted: BTreeMap<IpAddr, Arc<str>> = plan
             .iter()
             .filter(|(_, a)| a.owner.as_ref() == Some(&self.me))
             .filter_map(|(ip, a)| Some((*ip, a.interface.clone()?)))
@@ -187,15 +188,7 @@ impl Addresses {
             );
             if probe {
                 tracing::info!(%ip, interface = %interface, "probing a new address before announcing it");
-                let (table, metrics, done) = (
-                    self.table.clone(),
-                    self.metrics.clone(),
-                    self.probe_done.clone(),
-                );
-                tokio::spawn(async move {
-                    announce::probe(link, ip, table, metrics).await;
-                    let _ = done.send(ip);
-                });
+                self.announcer.send(Job::Probe(link, ip));
             } else {
                 self.start_announcing(ip, link);
             }
@@ -216,12 +209,7 @@ impl Addresses {
         if let Ok(mut t) = self.table.write() {
             t.owned.insert(ip, link.name.clone());
         }
-        tokio::spawn(announce::burst(
-            link,
-            ip,
-            self.table.clone(),
-            self.metrics.clone(),
-        ));
+        self.announcer.send(Job::Burst(link, ip));
     }
 
     fn release(&mut self, ip: IpAddr) {

@@ -2,7 +2,7 @@
 
 use std::os::fd::IntoRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -76,8 +76,8 @@ type Halves = (Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>);
 
 /// An interface with its ARP socket and, when it has IPv6, its NDP socket.
 pub struct Link {
-    /// The interface name.
-    pub name: String,
+    /// The interface name (shared with the tables of owned addresses).
+    pub name: Arc<str>,
     /// The interface index.
     pub index: u32,
     /// The interface's hardware address.
@@ -150,7 +150,7 @@ impl Link {
             (None, None)
         };
         let link = Link {
-            name: iface.name.clone(),
+            name: iface.name.as_str().into(),
             index: iface.pnet.index,
             mac: iface.mac,
             nets: RwLock::new((Vec::new(), Vec::new())),

@@ -83,7 +83,7 @@ impl Responder {
             }
         }
         let _ = self.events.send(LinkEvent::Closed {
-            interface: self.link.name.clone(),
+            interface: self.link.name.to_string(),
         });
     }
 
@@ -106,7 +106,7 @@ impl Responder {
         let Ok(table) = self.table.read() else {
             return;
         };
-        let name = self.link.name.as_str();
+        let name = &*self.link.name;
         let announcements = |ip: IpAddr| table.scope(ip, name);
         let ctx = InterfaceContext {
             mac: self.link.mac,
@@ -115,7 +115,7 @@ impl Responder {
             announcements: &announcements,
         };
         for (ip, interface) in &table.probing {
-            if interface != name {
+            if **interface != *name {
                 continue;
             }
             let watch = ProbeWatch {
@@ -168,7 +168,7 @@ impl Responder {
 
     fn conflict(&self, conflict: Conflict) {
         let _ = self.events.send(LinkEvent::Conflict {
-            interface: self.link.name.clone(),
+            interface: self.link.name.to_string(),
             conflict,
         });
     }

@@ -11,9 +11,9 @@ use crate::wire::{InterfaceScope, MacAddr};
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     /// Owned and announced addresses, each with the one interface that answers for it.
-    pub owned: BTreeMap<IpAddr, String>,
+    pub owned: BTreeMap<IpAddr, Arc<str>>,
     /// Addresses being probed before their first announcement, with the probing interface.
-    pub probing: BTreeMap<IpAddr, String>,
+    pub probing: BTreeMap<IpAddr, Arc<str>>,
     /// Hardware addresses of the other speakers' interfaces: their frames are never conflicts.
     pub peer_macs: BTreeSet<MacAddr>,
 }
@@ -25,7 +25,7 @@ impl Table {
     /// How `ip` may be announced on `interface`: only the chosen interface answers.
     pub fn scope(&self, ip: IpAddr, interface: &str) -> Option<InterfaceScope> {
         self.owned.get(&ip).map(|chosen| {
-            if chosen == interface {
+            if **chosen == *interface {
                 InterfaceScope::Listed
             } else {
                 InterfaceScope::NotListed
@@ -42,7 +42,7 @@ mod tests {
     fn only_the_chosen_interface_answers() {
         let mut table = Table::default();
         let ip: IpAddr = "192.168.100.240".parse().unwrap();
-        table.owned.insert(ip, "eth0".to_owned());
+        table.owned.insert(ip, "eth0".into());
         assert_eq!(table.scope(ip, "eth0"), Some(InterfaceScope::Listed));
         assert_eq!(table.scope(ip, "eth1"), Some(InterfaceScope::NotListed));
         assert_eq!(

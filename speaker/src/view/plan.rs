@@ -47,10 +47,10 @@ pub struct Assignment {
     /// The node that announces it.
     pub owner: Option<NodeName>,
     /// The owner's interface that answers, when its report is known.
-    pub interface: Option<String>,
+    pub interface: Option<Arc<str>>,
     /// A reason of `ferrolb.io/Announced`.
     pub reason: &'static str,
-    /// Why, in words, when nobody announces.
+    /// Why, in words, when nobody announces (empty when someone does).
     pub message: String,
     /// Resend gratuitous announcements this often (the shortest interval of the matching
     /// advertisements), besides the takeover burst.
@@ -63,7 +63,11 @@ pub type Plan = BTreeMap<IpAddr, Assignment>;
 /// The interface `node` would answer on for `ip` under the advertisements that select it, or
 /// `None` if it has none. Interfaces listed by an advertisement come first; without a list the
 /// first interface (by name) whose subnet contains the address.
-pub fn interface_for(report: &PeerReport, ip: IpAddr, ads: &[&L2Advertisement]) -> Option<String> {
+pub fn interface_for(
+    report: &PeerReport,
+    ip: IpAddr,
+    ads: &[&L2Advertisement],
+) -> Option<Arc<str>> {
     let subnet_rule = ads.iter().any(|a| a.spec.interfaces.is_empty());
     if subnet_rule {
         let on_link = report
@@ -78,8 +82,8 @@ pub fn interface_for(report: &PeerReport, ip: IpAddr, ads: &[&L2Advertisement]) 
     let listed: BTreeSet<&String> = ads.iter().flat_map(|a| a.spec.interfaces.iter()).collect();
     listed
         .into_iter()
-        .find(|name| report.interfaces.contains_key(*name))
-        .cloned()
+        .find_map(|name| report.interfaces.get_key_value(name.as_str()))
+        .map(|(name, _)| name.clone())
 }
 
 struct Needs<'a> {
@@ -101,7 +105,7 @@ impl Needs<'_> {
             .collect()
     }
 
-    fn interface(&self, node: &NodeName) -> Option<String> {
+    fn interface(&self, node: &NodeName) -> Option<Arc<str>> {
         let report = self.reports.get(node)?;
         interface_for(report, self.ip, &self.ads_for(node))
     }
@@ -151,12 +155,13 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
             (name.clone(), state)
         })
         .collect();
-    let mut holders: BTreeMap<IpAddr, Vec<&ServiceView>> = BTreeMap::new();
-    for svc in &snapshot.services {
-        for ip in &svc.ips {
-            holders.entry(*ip).or_default().push(svc);
-        }
-    }
+    // Every (address, Service) pair, grouped by address: no list per address is built.
+    let mut holders: Vec<(IpAddr, &ServiceView)> = snapshot
+        .services
+        .iter()
+        .flat_map(|svc| svc.ips.iter().map(move |ip| (*ip, &**svc)))
+        .collect();
+    holders.sort_by(|a, b| (a.0, &a.1.key).cmp(&(b.0, &b.1.key)));
     // Each Service's slices, found once: a pass must not scan every slice per Service.
     let mut slices: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
     if snapshot.services.iter().any(|s| s.local) {
@@ -169,9 +174,11 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
     let pools: Vec<&IPAddressPool> = snapshot.pools.iter().map(|p| &**p).collect();
     let pools = pool_ranges(&pools);
     holders
-        .into_iter()
-        .map(|(ip, services)| {
-            let keys: Vec<Arc<str>> = services.iter().map(|s| s.key.clone()).collect();
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|group| {
+            let ip = group[0].0;
+            let services = group.iter().map(|(_, svc)| *svc);
+            let keys: Vec<Arc<str>> = services.clone().map(|s| s.key.clone()).collect();
             let Some(pool) = pool_of(&pools, ip) else {
                 let message = format!("{ip} is in no IPAddressPool");
                 return (
@@ -196,7 +203,7 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
                 );
             }
             // With several Services sharing the address, a Local one needs its endpoints.
-            let ready = services.iter().filter(|s| s.local).fold(None, |acc, s| {
+            let ready = services.filter(|s| s.local).fold(None, |acc, s| {
                 let own = slices.get(&(s.namespace(), s.name()));
                 let nodes =
                     ready_nodes(s.namespace(), s.name(), own.into_iter().flatten().copied());
@@ -223,7 +230,8 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
                     owner: Some(owner.clone()),
                     interface: needs.interface(owner),
                     reason: announced::ANNOUNCED,
-                    message: outcome.explain(),
+                    // Only a reason for nobody announcing is shown; none is built per address.
+                    message: String::new(),
                     gratuitous_interval,
                 },
                 None => {

@@ -6,26 +6,34 @@
 //! in its status and its own condition. [`ServiceView`] holds just those, and Services that
 //! ferrolb does not serve, or that hold no address yet, are not kept at all.
 
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use ferrolb_crds::conditions::SERVICE_ANNOUNCED;
 use ferrolb_crds::service::{ingress_ips, is_served};
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::ResourceExt;
 
-/// The `ferrolb.io/Announced` condition as written on the Service.
+/// The `ferrolb.io/Announced` condition as written on the Service: enough to tell whether it
+/// already says what this speaker would write, and to keep its transition time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Announced {
-    /// `True`, `False` or `Unknown`.
-    pub status: Box<str>,
-    /// The condition's reason.
-    pub reason: Box<str>,
-    /// The condition's message.
-    pub message: Box<str>,
+    /// Whether the status is `True` (`Some(true)`), `False`, or something else (`None`).
+    pub status: Option<bool>,
+    /// A digest of the reason and the message (see [`said`]); the text itself is not kept.
+    pub said: u64,
     /// When the status last changed.
     pub since: Time,
+}
+
+/// The digest of a condition's reason and message that [`Announced::said`] holds.
+pub fn said(reason: &str, message: &str) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    (reason, message).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A Service ferrolb serves that holds at least one address.
@@ -42,7 +50,7 @@ pub struct ServiceView {
     /// The addresses in `status.loadBalancer.ingress`, in order.
     pub ips: Box<[IpAddr]>,
     /// The `ferrolb.io/Announced` condition, if any.
-    pub announced: Option<Box<Announced>>,
+    pub announced: Option<Announced>,
 }
 
 impl ServiceView {
@@ -63,13 +71,14 @@ impl ServiceView {
             .into_iter()
             .flatten()
             .find(|c| c.type_ == SERVICE_ANNOUNCED)
-            .map(|c| {
-                Box::new(Announced {
-                    status: c.status.as_str().into(),
-                    reason: c.reason.as_str().into(),
-                    message: c.message.as_str().into(),
-                    since: c.last_transition_time.clone(),
-                })
+            .map(|c| Announced {
+                status: match c.status.as_str() {
+                    "True" => Some(true),
+                    "False" => Some(false),
+                    _ => None,
+                },
+                said: said(&c.reason, &c.message),
+                since: c.last_transition_time.clone(),
             });
         Some(ServiceView {
             key: format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any()).into(),
@@ -101,7 +110,7 @@ impl ServiceView {
     pub fn was_announced(&self) -> bool {
         self.announced
             .as_ref()
-            .is_some_and(|c| &*c.status == "True")
+            .is_some_and(|c| c.status == Some(true))
     }
 
     /// A reference to the Service, for events.
@@ -117,9 +126,170 @@ impl ServiceView {
     }
 }
 
+/// A Service as the speaker's watch decodes it: only what [`ServiceView::project`] reads.
+///
+/// The parser skips everything else (ports, managed fields, annotations, other components'
+/// conditions) instead of building it and dropping it after: decoded whole, a list page of 500
+/// Services costs megabytes for a moment, and that moment sets the heap's size for good.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(from = "wire::Service")]
+pub struct WatchedService(pub Service);
+
+impl kube::Resource for WatchedService {
+    type DynamicType = ();
+    type Scope = k8s_openapi::NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        Service::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        Service::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        Service::version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        Service::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.0.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.0.metadata
+    }
+}
+
+/// The decoded shape of a Service: the fields read, each as the API spells it.
+mod wire {
+    use k8s_openapi::api::core::v1 as core;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+    use serde::Deserialize;
+
+    use ferrolb_crds::conditions::SERVICE_ANNOUNCED;
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    pub struct Service {
+        metadata: Meta,
+        spec: Option<Spec>,
+        status: Option<Status>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Meta {
+        name: Option<String>,
+        namespace: Option<String>,
+        uid: Option<String>,
+        resource_version: Option<String>,
+        generation: Option<i64>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Spec {
+        #[serde(rename = "type")]
+        type_: Option<String>,
+        load_balancer_class: Option<String>,
+        external_traffic_policy: Option<String>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Status {
+        load_balancer: Option<LoadBalancer>,
+        conditions: Vec<Condition>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct LoadBalancer {
+        ingress: Option<Vec<Ingress>>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Ingress {
+        ip: Option<String>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Condition {
+        #[serde(rename = "type")]
+        type_: String,
+        status: String,
+        reason: String,
+        message: String,
+        last_transition_time: Option<meta::Time>,
+        observed_generation: Option<i64>,
+    }
+
+    impl From<Service> for super::WatchedService {
+        fn from(w: Service) -> Self {
+            let metadata = meta::ObjectMeta {
+                name: w.metadata.name,
+                namespace: w.metadata.namespace,
+                uid: w.metadata.uid,
+                resource_version: w.metadata.resource_version,
+                generation: w.metadata.generation,
+                ..meta::ObjectMeta::default()
+            };
+            let spec = w.spec.map(|s| core::ServiceSpec {
+                type_: s.type_,
+                load_balancer_class: s.load_balancer_class,
+                external_traffic_policy: s.external_traffic_policy,
+                ..core::ServiceSpec::default()
+            });
+            let status = w.status.map(|s| {
+                // Only this component's condition, and only when complete.
+                let conditions: Vec<meta::Condition> = s
+                    .conditions
+                    .into_iter()
+                    .filter(|c| c.type_ == SERVICE_ANNOUNCED)
+                    .filter_map(|c| {
+                        Some(meta::Condition {
+                            last_transition_time: c.last_transition_time?,
+                            type_: c.type_,
+                            status: c.status,
+                            reason: c.reason,
+                            message: c.message,
+                            observed_generation: c.observed_generation,
+                        })
+                    })
+                    .collect();
+                core::ServiceStatus {
+                    load_balancer: s.load_balancer.map(|lb| core::LoadBalancerStatus {
+                        ingress: lb.ingress.map(|v| {
+                            v.into_iter()
+                                .map(|i| core::LoadBalancerIngress {
+                                    ip: i.ip,
+                                    ..core::LoadBalancerIngress::default()
+                                })
+                                .collect()
+                        }),
+                    }),
+                    conditions: (!conditions.is_empty()).then_some(conditions),
+                }
+            });
+            super::WatchedService(core::Service {
+                metadata,
+                spec,
+                status,
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::Resource;
 
     fn full_service(extra: serde_json::Value) -> Service {
         let mut svc = serde_json::json!({
@@ -169,9 +339,15 @@ mod tests {
         assert!(view.local);
         assert_eq!(&*view.ips, ingress_ips(&svc).as_slice());
         assert_eq!(view.ips.len(), 2);
-        let c = view.announced.as_deref().expect("condition");
-        assert_eq!(&*c.reason, "Announced");
-        assert_eq!(&*c.message, "announced by node node1 on interface eth0");
+        let c = view.announced.as_ref().expect("condition");
+        let message = "announced by node node1 on interface eth0";
+        assert_eq!(c.said, said("Announced", message));
+        assert_ne!(
+            c.said,
+            said("Announced", "announced by node node1 on interface eth1")
+        );
+        assert_ne!(c.said, said("AnnouncedX", message));
+        assert_eq!(c.status, Some(true));
         assert_eq!(c.since.0.to_string(), "2026-01-02T00:00:00Z");
         assert!(view.was_announced());
         let r = view.object_ref();
@@ -180,6 +356,55 @@ mod tests {
             (Some("Service"), Some("shop"), Some("web"))
         );
         assert_eq!(r.uid.as_deref(), Some("u-1"));
+    }
+
+    #[test]
+    fn the_watch_decodes_what_the_view_reads() {
+        for extra in [
+            serde_json::json!({}),
+            serde_json::json!({"spec": {"type": "ClusterIP"}}),
+            serde_json::json!({"spec": {"loadBalancerClass": "x/y"}}),
+            serde_json::json!({"spec": {"externalTrafficPolicy": "Cluster"}}),
+            serde_json::json!({"status": {"conditions": []}}),
+            serde_json::json!({"status": {"loadBalancer": {}}}),
+        ] {
+            let full = full_service(extra.clone());
+            let json = serde_json::to_value(&full).expect("JSON");
+            let watched: WatchedService = serde_json::from_value(json).expect("decodes");
+            for class in [None, Some("x/y")] {
+                assert_eq!(
+                    ServiceView::project(&watched.0, class),
+                    ServiceView::project(&full, class),
+                    "{extra} {class:?}"
+                );
+            }
+            // What the watch itself reads: the identity and the resource version.
+            assert_eq!(watched.meta().name, full.metadata.name);
+            assert_eq!(
+                watched.meta().resource_version,
+                full.metadata.resource_version
+            );
+            // And the rest is not kept.
+            assert!(watched.0.metadata.managed_fields.is_none());
+            assert!(watched.0.spec.as_ref().is_none_or(|s| s.ports.is_none()));
+        }
+        assert_eq!(WatchedService::plural(&()), "services");
+        assert_eq!(WatchedService::api_version(&()), "v1");
+    }
+
+    #[test]
+    fn a_condition_without_a_transition_time_is_as_good_as_none() {
+        let json = serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"type": "LoadBalancer"},
+            "status": {
+                "loadBalancer": {"ingress": [{"ip": "192.168.100.240"}]},
+                "conditions": [{"type": "ferrolb.io/Announced", "status": "True"}]
+            }
+        });
+        let watched: WatchedService = serde_json::from_value(json).expect("decodes");
+        let view = ServiceView::project(&watched.0, None).expect("served");
+        assert_eq!(view.announced, None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use ferrolb_crds::{IPAddressPool, L2Advertisement};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, watch as signal};
 
 use super::plan::Snapshot;
-use super::service::ServiceView;
+use super::service::{ServiceView, WatchedService};
 use super::trim;
 
 /// The caches, each filled by its own watch.
@@ -46,7 +46,7 @@ struct Services {
 }
 
 impl Services {
-    fn start(api: Api<Service>, class: Option<String>, changed: Arc<Notify>) -> Services {
+    fn start(api: Api<WatchedService>, class: Option<String>, changed: Arc<Notify>) -> Services {
         let map = Arc::new(RwLock::new(HashMap::new()));
         let (ready_tx, ready) = signal::channel(false);
         let services = Services {
@@ -61,7 +61,7 @@ impl Services {
             // the cache once complete, so a pass never sees half a list.
             let mut listing: Option<HashMap<Arc<str>, Arc<ServiceView>>> = None;
             while let Some(event) = stream.next().await {
-                let project = |svc: &Service| ServiceView::project(svc, class.as_deref());
+                let project = |svc: &WatchedService| ServiceView::project(&svc.0, class.as_deref());
                 let changed_now = match event {
                     Ok(watcher::Event::Init) => {
                         listing = Some(HashMap::new());
@@ -141,7 +141,7 @@ impl Services {
     }
 }
 
-fn service_key(svc: &Service) -> Arc<str> {
+fn service_key(svc: &WatchedService) -> Arc<str> {
     format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any()).into()
 }
 
