@@ -121,6 +121,10 @@ async fn run(
             }
             Next::Done => {}
         }
+        // After a takeover of thousands of addresses the queue's storage would stay that big.
+        if queue.is_empty() {
+            queue.compact();
+        }
     }
 }
 

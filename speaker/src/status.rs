@@ -302,7 +302,6 @@ mod tests {
     fn mk_plan(owner: Option<&str>) -> (Vec<Arc<ServiceView>>, Plan, IpAddr) {
         let ip: IpAddr = "192.168.100.240".parse().unwrap();
         let assignment = Assignment {
-            services: vec!["default/web".into()],
             owner: owner.map(NodeName::from),
             interface: owner.map(|_| "eth0".into()),
             reason: if owner.is_some() {

@@ -42,8 +42,6 @@ pub struct Liveness<'a> {
 /// The outcome for one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
-    /// The Services (`namespace/name`) that hold the address.
-    pub services: Vec<Arc<str>>,
     /// The node that announces it.
     pub owner: Option<NodeName>,
     /// The owner's interface that answers, when its report is known.
@@ -57,8 +55,53 @@ pub struct Assignment {
     pub gratuitous_interval: Option<std::time::Duration>,
 }
 
-/// The assignment of every address held by a Service ferrolb serves.
-pub type Plan = BTreeMap<IpAddr, Assignment>;
+/// The assignment of every address held by a Service ferrolb serves, by address.
+///
+/// A sorted list rather than a tree: a pass builds one for every address in the cluster, and
+/// the list takes half the memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan(Vec<(IpAddr, Assignment)>);
+
+impl Plan {
+    /// The assignment of `ip`, if a Service holds it.
+    pub fn get(&self, ip: &IpAddr) -> Option<&Assignment> {
+        self.0
+            .binary_search_by(|(a, _)| a.cmp(ip))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// Every address and its assignment, by address.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &Assignment)> {
+        self.0.iter().map(|(ip, a)| (ip, a))
+    }
+}
+
+impl FromIterator<(IpAddr, Assignment)> for Plan {
+    /// Sorted by address; of two assignments for one address the first is kept.
+    fn from_iter<I: IntoIterator<Item = (IpAddr, Assignment)>>(iter: I) -> Self {
+        let mut all: Vec<(IpAddr, Assignment)> = iter.into_iter().collect();
+        all.sort_by_key(|(ip, _)| *ip);
+        all.dedup_by_key(|(ip, _)| *ip);
+        all.shrink_to_fit();
+        Plan(all)
+    }
+}
+
+impl<const N: usize> From<[(IpAddr, Assignment); N]> for Plan {
+    fn from(all: [(IpAddr, Assignment); N]) -> Self {
+        all.into_iter().collect()
+    }
+}
+
+impl std::ops::Index<&IpAddr> for Plan {
+    type Output = Assignment;
+
+    fn index(&self, ip: &IpAddr) -> &Assignment {
+        self.get(ip)
+            .unwrap_or_else(|| panic!("{ip} is not in the plan"))
+    }
+}
 
 /// The interface `node` would answer on for `ip` under the advertisements that select it, or
 /// `None` if it has none. Interfaces listed by an advertisement come first; without a list the
@@ -127,9 +170,8 @@ impl Requirements for Needs<'_> {
     }
 }
 
-fn unannounced(services: Vec<Arc<str>>, reason: &'static str, message: String) -> Assignment {
+fn unannounced(reason: &'static str, message: String) -> Assignment {
     Assignment {
-        services,
         owner: None,
         interface: None,
         reason,
@@ -178,12 +220,11 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
         .map(|group| {
             let ip = group[0].0;
             let services = group.iter().map(|(_, svc)| *svc);
-            let keys: Vec<Arc<str>> = services.clone().map(|s| s.key.clone()).collect();
             let Some(pool) = pool_of(&pools, ip) else {
                 let message = format!("{ip} is in no IPAddressPool");
                 return (
                     ip,
-                    unannounced(keys, announced::NO_MATCHING_ADVERTISEMENT, message),
+                    unannounced(announced::NO_MATCHING_ADVERTISEMENT, message),
                 );
             };
             let ads: Vec<&L2Advertisement> = snapshot
@@ -199,7 +240,7 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
                 );
                 return (
                     ip,
-                    unannounced(keys, announced::NO_MATCHING_ADVERTISEMENT, message),
+                    unannounced(announced::NO_MATCHING_ADVERTISEMENT, message),
                 );
             }
             // With several Services sharing the address, a Local one needs its endpoints.
@@ -226,7 +267,6 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
             let outcome = election.decide(ip, &needs);
             let assignment = match outcome.owner() {
                 Some(owner) => Assignment {
-                    services: keys,
                     owner: Some(owner.clone()),
                     interface: needs.interface(owner),
                     reason: announced::ANNOUNCED,
@@ -240,7 +280,7 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
                     } else {
                         announced::NO_ELIGIBLE_NODE
                     };
-                    unannounced(keys, reason, outcome.explain())
+                    unannounced(reason, outcome.explain())
                 }
             };
             (ip, assignment)

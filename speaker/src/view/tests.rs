@@ -136,7 +136,6 @@ fn one_owner_and_it_moves_when_it_dies() {
     let first = run(&snapshot, &all_alive());
     let owner = first.owner.clone().unwrap();
     assert_eq!(first.reason, announced::ANNOUNCED);
-    assert_eq!(first.services, ["default/web".into()]);
     let mut alive = all_alive();
     alive.remove(&owner);
     let second = run(&snapshot, &alive);
@@ -192,4 +191,33 @@ fn local_policy_follows_ready_endpoints() {
     let a = run(&snapshot, &all_alive());
     assert_eq!(a.owner, None);
     assert_eq!(a.reason, announced::NO_READY_ENDPOINT);
+}
+
+#[test]
+fn the_plan_finds_every_address_whatever_the_order_it_was_built_in() {
+    use super::plan::{Assignment, Plan};
+    let assignment = |reason: &'static str| Assignment {
+        owner: None,
+        interface: None,
+        reason,
+        message: String::new(),
+        gratuitous_interval: None,
+    };
+    let ips: Vec<std::net::IpAddr> = ["192.168.100.242", "fd00::1", "192.168.100.240"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let plan: Plan = ips
+        .iter()
+        .map(|ip| (*ip, assignment(announced::ANNOUNCED)))
+        .chain([(ips[0], assignment(announced::NO_ELIGIBLE_NODE))])
+        .collect();
+    for ip in &ips {
+        assert_eq!(plan.get(ip).map(|a| a.reason), Some(announced::ANNOUNCED));
+    }
+    assert_eq!(plan.get(&"192.168.100.241".parse().unwrap()), None);
+    let order: Vec<_> = plan.iter().map(|(ip, _)| *ip).collect();
+    let mut sorted = ips.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
 }
