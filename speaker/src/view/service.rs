@@ -36,6 +36,11 @@ pub fn said(reason: &str, message: &str) -> u64 {
     hasher.finish()
 }
 
+/// A Service's cache key, `namespace/name`.
+pub fn key(svc: &Service) -> Arc<str> {
+    format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any()).into()
+}
+
 /// A Service ferrolb serves that holds at least one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceView {
@@ -81,7 +86,7 @@ impl ServiceView {
                 since: c.last_transition_time.clone(),
             });
         Some(ServiceView {
-            key: format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any()).into(),
+            key: key(svc),
             uid: svc.metadata.uid.as_deref().map(Into::into),
             generation: svc.metadata.generation,
             local: svc

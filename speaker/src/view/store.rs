@@ -11,12 +11,12 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, watch as signal};
 
 use super::plan::Snapshot;
-use super::service::{ServiceView, WatchedService};
+use super::service::{ServiceView, WatchedService, key};
 use super::trim;
 
 /// The caches, each filled by its own watch.
@@ -80,22 +80,21 @@ impl Services {
                         true
                     }
                     Ok(watcher::Event::Apply(svc)) => {
-                        let key = service_key(&svc);
                         let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
                         match project(&svc) {
                             // A change the speaker does not read (ports, labels) is no change.
-                            Some(view) if map.get(&key).is_some_and(|v| **v == view) => false,
+                            Some(view) if map.get(&view.key).is_some_and(|v| **v == view) => false,
                             Some(view) => {
                                 map.insert(view.key.clone(), Arc::new(view));
                                 true
                             }
-                            None => map.remove(&key).is_some(),
+                            None => map.remove(&key(&svc.0)).is_some(),
                         }
                     }
                     Ok(watcher::Event::Delete(svc)) => map
                         .write()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&service_key(&svc))
+                        .remove(&key(&svc.0))
                         .is_some(),
                     Err(e) => {
                         tracing::warn!(kind = "Service", error = %e, "watch failed; retrying");
@@ -139,10 +138,6 @@ impl Services {
         all.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         all
     }
-}
-
-fn service_key(svc: &WatchedService) -> Arc<str> {
-    format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any()).into()
 }
 
 fn watch<K>(api: Api<K>, changed: Arc<Notify>, trim: fn(&mut K)) -> Store<K>
