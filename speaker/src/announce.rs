@@ -50,13 +50,14 @@ pub fn send_gratuitous(link: &Link, ip: IpAddr, metrics: &Metrics) {
     }
 }
 
-/// Work for the [`Announcer`].
+/// Work for the [`Announcer`]: the addresses a pass took over on one link share a job, so a
+/// takeover of thousands of addresses is one entry in the queue, not thousands.
 #[derive(Debug)]
 pub enum Job {
-    /// Send the takeover burst for the address on the link.
-    Burst(Arc<Link>, IpAddr),
-    /// Probe for the address on the link before its first announcement.
-    Probe(Arc<Link>, IpAddr),
+    /// Send the takeover burst for the addresses on the link.
+    Burst(Arc<Link>, Vec<IpAddr>),
+    /// Probe for the addresses on the link before their first announcement.
+    Probe(Arc<Link>, Vec<IpAddr>),
 }
 
 /// One job's progress: how many frames went out.
@@ -69,6 +70,7 @@ struct Pending {
 ///
 /// A node can take over thousands of addresses at once; a task (and a timer) per address
 /// would hold megabytes for the seconds a burst lasts. Jobs wait in one [`DelayQueue`].
+/// A job with no address is dropped.
 #[derive(Debug, Clone)]
 pub struct Announcer {
     jobs: UnboundedSender<Job>,
@@ -79,7 +81,7 @@ impl Announcer {
     pub fn start(
         table: SharedTable,
         metrics: Arc<Metrics>,
-        probe_done: UnboundedSender<IpAddr>,
+        probe_done: UnboundedSender<Vec<IpAddr>>,
     ) -> Announcer {
         let (jobs, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(rx, table, metrics, probe_done));
@@ -88,6 +90,11 @@ impl Announcer {
 
     /// Queues a job; its first frame goes out as soon as the task runs.
     pub fn send(&self, job: Job) {
+        if let Job::Burst(_, ips) | Job::Probe(_, ips) = &job
+            && ips.is_empty()
+        {
+            return;
+        }
         if self.jobs.send(job).is_err() {
             tracing::warn!("the announcer stopped; frame not sent");
         }
@@ -98,7 +105,7 @@ async fn run(
     mut jobs: UnboundedReceiver<Job>,
     table: SharedTable,
     metrics: Arc<Metrics>,
-    probe_done: UnboundedSender<IpAddr>,
+    probe_done: UnboundedSender<Vec<IpAddr>>,
 ) {
     let mut queue: DelayQueue<Pending> = DelayQueue::new();
     loop {
@@ -113,11 +120,13 @@ async fn run(
             Next::After(delay, pending) => {
                 queue.insert(pending, delay);
             }
-            Next::ProbeOver(ip) => {
+            Next::ProbeOver(ips) => {
                 if let Ok(mut t) = table.write() {
-                    t.probing.remove(&ip);
+                    for ip in &ips {
+                        t.probing.remove(ip);
+                    }
                 }
-                let _ = probe_done.send(ip);
+                let _ = probe_done.send(ips);
             }
             Next::Done => {}
         }
@@ -130,38 +139,46 @@ async fn run(
 
 enum Next {
     After(Duration, Pending),
-    ProbeOver(IpAddr),
+    ProbeOver(Vec<IpAddr>),
     Done,
 }
 
-/// Sends the job's next frame and says when the one after is due.
+/// Sends the job's next frames and says when the ones after are due.
 fn step(mut p: Pending, table: &SharedTable, metrics: &Metrics) -> Next {
-    match &p.job {
-        Job::Burst(link, ip) => {
-            // Stop early once this node no longer announces the address there.
-            let still_ours = table
-                .read()
-                .is_ok_and(|t| t.owned.get(ip) == Some(&link.name));
-            if !still_ours || link.stopped() {
+    match &mut p.job {
+        Job::Burst(link, ips) => {
+            // Stop early for the addresses this node no longer announces there.
+            let Ok(t) = table.read() else {
+                return Next::Done;
+            };
+            ips.retain(|ip| t.owned.get(ip) == Some(&link.name));
+            drop(t);
+            if ips.is_empty() || link.stopped() {
                 return Next::Done;
             }
-            send_gratuitous(link, *ip, metrics);
+            for ip in ips.iter() {
+                send_gratuitous(link, *ip, metrics);
+            }
             p.sent += 1;
             match (BURST.get(p.sent), BURST.get(p.sent - 1)) {
                 (Some(next), Some(this)) => Next::After(*next - *this, p),
                 _ => Next::Done,
             }
         }
-        Job::Probe(link, ip) => {
+        Job::Probe(link, ips) => {
             if p.sent == 0
                 && let Ok(mut t) = table.write()
             {
-                t.probing.insert(*ip, link.name.clone());
+                for ip in ips.iter() {
+                    t.probing.insert(*ip, link.name.clone());
+                }
             }
             if p.sent >= PROBES {
-                return Next::ProbeOver(*ip);
+                return Next::ProbeOver(std::mem::take(ips));
             }
-            send_probe(link, *ip, metrics);
+            for ip in ips.iter() {
+                send_probe(link, *ip, metrics);
+            }
             p.sent += 1;
             // After the last probe the responders listen for one more gap.
             Next::After(PROBE_GAP, p)

@@ -156,7 +156,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
                 LinkEvent::Conflict { interface, conflict } => addresses.conflict(interface, conflict),
                 LinkEvent::Closed { interface } => links.closed(&interface),
             },
-            Some(ip) = probe_rx.recv() => addresses.probe_done(ip, &links),
+            Some(ips) = probe_rx.recv() => addresses.probe_done(ips, &links),
             _ = tick.tick() => {
                 addresses.refresh(&links);
                 if links.rescan() {
@@ -180,8 +180,8 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
                 _ = view.changed() => {}
             }
         }
-        while let Ok(ip) = probe_rx.try_recv() {
-            addresses.probe_done(ip, &links);
+        while let Ok(ips) = probe_rx.try_recv() {
+            addresses.probe_done(ips, &links);
         }
         while let Ok(event) = link_rx.try_recv() {
             match event {
@@ -268,13 +268,16 @@ impl Step<'_> {
             },
         );
         // An address is new (and probed) unless one of its Services was announced before.
-        let announced_before: BTreeSet<IpAddr> = snapshot
+        let mut announced_before: Vec<IpAddr> = snapshot
             .services
             .iter()
             .filter(|s| s.was_announced())
             .flat_map(|s| s.ips.iter().copied())
             .collect();
-        addresses.apply(&plan, self.links, |ip| !announced_before.contains(&ip));
+        announced_before.sort_unstable();
+        addresses.apply(&plan, self.links, |ip| {
+            announced_before.binary_search(&ip).is_err()
+        });
         let fallback = alive.iter().next().filter(|_| takes_part);
         let verdicts = status::Verdicts {
             probing: addresses.probing(),

@@ -12,7 +12,7 @@ use super::links::Links;
 use crate::announce::{self, Announcer, Job};
 use crate::election::NodeName;
 use crate::metrics::Metrics;
-use crate::socket::SharedTable;
+use crate::socket::{Link, SharedTable};
 use crate::view::plan::Plan;
 use crate::wire::multicast::solicited_node;
 use crate::wire::{Conflict, MacAddr};
@@ -24,24 +24,47 @@ pub const CONFLICT_RETRY: Duration = Duration::from_secs(30);
 /// MACs) arrives.
 pub const CONFIRM_AFTER: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Probing,
     Announced,
-    Conflict { since: Instant },
+    /// Found in use by another host, since [`Owned::since`].
+    Conflict,
 }
 
+/// One owned address. A node may own thousands, so this is kept small.
 #[derive(Debug)]
 struct Owned {
     interface: Arc<str>,
     phase: Phase,
     /// The probe is over (it may still wait for a suspected conflict to be judged).
     probed: bool,
-    /// Periodic gratuitous announcements: the interval and the last one sent.
+    /// The interval of periodic gratuitous announcements.
     every: Option<Duration>,
-    last: Instant,
+    /// When the last periodic announcement went out or, in conflict, since when.
+    since: Instant,
     /// Keeps the solicited-node group joined while the address is announced (IPv6).
     _group: Option<std::net::UdpSocket>,
+}
+
+/// The addresses of one pass that start a probe or a burst, by link: the announcer gets one
+/// job per link.
+#[derive(Default)]
+struct Batches(Vec<(Arc<Link>, Vec<IpAddr>)>);
+
+impl Batches {
+    fn push(&mut self, link: Arc<Link>, ip: IpAddr) {
+        match self.0.iter_mut().find(|(l, _)| l.name == link.name) {
+            Some((_, ips)) => ips.push(ip),
+            None => self.0.push((link, vec![ip])),
+        }
+    }
+
+    fn send(self, announcer: &Announcer, job: fn(Arc<Link>, Vec<IpAddr>) -> Job) {
+        for (link, ips) in self.0 {
+            announcer.send(job(link, ips));
+        }
+    }
 }
 
 /// The addresses this node owns and where each stands.
@@ -68,7 +91,7 @@ impl Addresses {
         me: NodeName,
         table: SharedTable,
         metrics: Arc<Metrics>,
-        probe_done: UnboundedSender<IpAddr>,
+        probe_done: UnboundedSender<Vec<IpAddr>>,
     ) -> Self {
         let announcer = Announcer::start(table.clone(), metrics.clone(), probe_done);
         Addresses {
@@ -103,6 +126,7 @@ impl Addresses {
     fn judge(&mut self, links: &Links) {
         let now = Instant::now();
         let suspected = std::mem::take(&mut self.suspected);
+        let mut cleared = Vec::new();
         for (ip, (conflict, interface, since)) in suspected {
             if self.peer_macs.contains(&conflict.mac) || !self.owned.contains_key(&ip) {
                 let probed = self
@@ -110,7 +134,7 @@ impl Addresses {
                     .get(&ip)
                     .is_some_and(|o| o.phase == Phase::Probing && o.probed);
                 if probed {
-                    self.probe_done(ip, links);
+                    cleared.push(ip);
                 }
             } else if now - since >= CONFIRM_AFTER {
                 self.confirm(interface, conflict);
@@ -118,21 +142,25 @@ impl Addresses {
                 self.suspected.insert(ip, (conflict, interface, since));
             }
         }
+        self.probe_done(cleared, links);
     }
 
     /// Brings the owned addresses in line with `plan`. `fresh` says whether an address was
     /// never announced before (so it is probed first).
     pub fn apply(&mut self, plan: &Plan, links: &Links, fresh: impl Fn(IpAddr) -> bool) {
-        let wanted: BTreeMap<IpAddr, Arc<str>> = plan
-            .iter()
-            .filter(|(_, a)| a.owner.as_ref() == Some(&self.me))
-            .filter_map(|(ip, a)| Some((*ip, a.interface.clone()?)))
-            .filter(|(_, iface)| links.get(iface).is_some())
-            .collect();
+        // The plan is a sorted list: what this node should announce is read from it, not
+        // copied out of it.
+        let me = self.me.clone();
+        let wanted = |a: &crate::view::plan::Assignment| {
+            a.interface
+                .as_ref()
+                .filter(|i| a.owner.as_ref() == Some(&me) && links.get(i).is_some())
+                .cloned()
+        };
         let gone: Vec<IpAddr> = self
             .owned
             .iter()
-            .filter(|(ip, o)| wanted.get(ip) != Some(&o.interface))
+            .filter(|(ip, o)| plan.get(ip).and_then(&wanted).as_ref() != Some(&o.interface))
             .map(|(ip, _)| *ip)
             .collect();
         for ip in gone {
@@ -143,7 +171,7 @@ impl Addresses {
         let expired: Vec<IpAddr> = self
             .owned
             .iter()
-            .filter(|(_, o)| matches!(o.phase, Phase::Conflict { since } if now - since >= CONFLICT_RETRY))
+            .filter(|(_, o)| o.phase == Phase::Conflict && now - o.since >= CONFLICT_RETRY)
             .map(|(ip, _)| *ip)
             .collect();
         for ip in expired {
@@ -153,10 +181,15 @@ impl Addresses {
         for (ip, o) in &mut self.owned {
             o.every = plan.get(ip).and_then(|a| a.gratuitous_interval);
         }
-        for (ip, interface) in wanted {
+        let (mut probes, mut bursts) = (Batches::default(), Batches::default());
+        for (ip, a) in plan.iter() {
+            let ip = *ip;
             if self.owned.contains_key(&ip) {
                 continue;
             }
+            let Some(interface) = wanted(a) else {
+                continue;
+            };
             let Some(link) = links.get(&interface) else {
                 continue;
             };
@@ -181,18 +214,20 @@ impl Addresses {
                         Phase::Announced
                     },
                     probed: !probe,
-                    every: plan.get(&ip).and_then(|a| a.gratuitous_interval),
-                    last: Instant::now(),
+                    every: a.gratuitous_interval,
+                    since: Instant::now(),
                     _group: group,
                 },
             );
             if probe {
                 tracing::info!(%ip, interface = %interface, "probing a new address before announcing it");
-                self.announcer.send(Job::Probe(link, ip));
+                probes.push(link, ip);
             } else {
-                self.start_announcing(ip, link);
+                self.start_announcing(ip, link, &mut bursts);
             }
         }
+        probes.send(&self.announcer, Job::Probe);
+        bursts.send(&self.announcer, Job::Burst);
         self.metrics.owned_addresses.set(
             i64::try_from(
                 self.owned
@@ -204,12 +239,12 @@ impl Addresses {
         );
     }
 
-    fn start_announcing(&mut self, ip: IpAddr, link: Arc<crate::socket::Link>) {
+    fn start_announcing(&mut self, ip: IpAddr, link: Arc<Link>, bursts: &mut Batches) {
         tracing::info!(%ip, interface = %link.name, "announcing");
         if let Ok(mut t) = self.table.write() {
             t.owned.insert(ip, link.name.clone());
         }
-        self.announcer.send(Job::Burst(link, ip));
+        bursts.push(link, ip);
     }
 
     fn release(&mut self, ip: IpAddr) {
@@ -224,24 +259,28 @@ impl Addresses {
         }
     }
 
-    /// A probe ended: announce unless a conflict showed up meanwhile.
-    pub fn probe_done(&mut self, ip: IpAddr, links: &Links) {
-        let Some(o) = self.owned.get_mut(&ip) else {
-            return;
-        };
-        if o.phase != Phase::Probing {
-            return;
+    /// Probes ended: announce each address unless a conflict showed up meanwhile.
+    pub fn probe_done(&mut self, ips: Vec<IpAddr>, links: &Links) {
+        let mut bursts = Batches::default();
+        for ip in ips {
+            let Some(o) = self.owned.get_mut(&ip) else {
+                continue;
+            };
+            if o.phase != Phase::Probing {
+                continue;
+            }
+            o.probed = true;
+            if self.suspected.contains_key(&ip) {
+                continue;
+            }
+            o.phase = Phase::Announced;
+            let interface = o.interface.clone();
+            match links.get(&interface) {
+                Some(link) => self.start_announcing(ip, link, &mut bursts),
+                None => self.release(ip),
+            }
         }
-        o.probed = true;
-        if self.suspected.contains_key(&ip) {
-            return;
-        }
-        o.phase = Phase::Announced;
-        let interface = o.interface.clone();
-        match links.get(&interface) {
-            Some(link) => self.start_announcing(ip, link),
-            None => self.release(ip),
-        }
+        bursts.send(&self.announcer, Job::Burst);
     }
 
     /// A host claims an owned address: unless it is a known speaker, suspect a conflict.
@@ -259,13 +298,12 @@ impl Addresses {
         let Some(o) = self.owned.get_mut(&conflict.ip) else {
             return;
         };
-        if matches!(o.phase, Phase::Conflict { .. }) {
+        if o.phase == Phase::Conflict {
             return;
         }
         tracing::warn!(ip = %conflict.ip, mac = %conflict.mac, interface = %interface, "address conflict: another host uses this address; not announcing it");
-        o.phase = Phase::Conflict {
-            since: Instant::now(),
-        };
+        o.phase = Phase::Conflict;
+        o.since = Instant::now();
         self.metrics.conflicts.inc();
         if let Ok(mut t) = self.table.write() {
             t.owned.remove(&conflict.ip);
@@ -287,12 +325,12 @@ impl Addresses {
     pub fn refresh(&mut self, links: &Links) {
         let now = Instant::now();
         for (ip, o) in &mut self.owned {
-            let due = o.every.is_some_and(|every| now - o.last >= every);
+            let due = o.every.is_some_and(|every| now - o.since >= every);
             if o.phase == Phase::Announced && due {
                 if let Some(link) = links.get(&o.interface) {
                     announce::send_gratuitous(&link, *ip, &self.metrics);
                 }
-                o.last = now;
+                o.since = now;
             }
         }
     }

@@ -81,6 +81,7 @@ impl FromIterator<(IpAddr, Assignment)> for Plan {
     /// Sorted by address; of two assignments for one address the first is kept.
     fn from_iter<I: IntoIterator<Item = (IpAddr, Assignment)>>(iter: I) -> Self {
         let mut all: Vec<(IpAddr, Assignment)> = iter.into_iter().collect();
+        // Stable: of two assignments for one address the first is kept.
         all.sort_by_key(|(ip, _)| *ip);
         all.dedup_by_key(|(ip, _)| *ip);
         all.shrink_to_fit();
@@ -203,7 +204,8 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
         .iter()
         .flat_map(|svc| svc.ips.iter().map(move |ip| (*ip, &**svc)))
         .collect();
-    holders.sort_by(|a, b| (a.0, &a.1.key).cmp(&(b.0, &b.1.key)));
+    // In place: a sort with a scratch buffer would copy the list once more.
+    holders.sort_unstable_by(|a, b| (a.0, &a.1.key).cmp(&(b.0, &b.1.key)));
     // Each Service's slices, found once: a pass must not scan every slice per Service.
     let mut slices: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
     if snapshot.services.iter().any(|s| s.local) {
@@ -215,75 +217,75 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
     }
     let pools: Vec<&IPAddressPool> = snapshot.pools.iter().map(|p| &**p).collect();
     let pools = pool_ranges(&pools);
-    holders
-        .chunk_by(|a, b| a.0 == b.0)
-        .map(|group| {
-            let ip = group[0].0;
-            let services = group.iter().map(|(_, svc)| *svc);
-            let Some(pool) = pool_of(&pools, ip) else {
-                let message = format!("{ip} is in no IPAddressPool");
-                return (
-                    ip,
-                    unannounced(announced::NO_MATCHING_ADVERTISEMENT, message),
-                );
-            };
-            let ads: Vec<&L2Advertisement> = snapshot
-                .ads
-                .iter()
-                .map(|a| &**a)
-                .filter(|a| advertises(a, pool))
-                .collect();
-            if ads.is_empty() {
-                let message = format!(
-                    "no L2Advertisement selects pool {} (of {ip})",
-                    pool.name_any()
-                );
-                return (
-                    ip,
-                    unannounced(announced::NO_MATCHING_ADVERTISEMENT, message),
-                );
-            }
-            // With several Services sharing the address, a Local one needs its endpoints.
-            let ready = services.filter(|s| s.local).fold(None, |acc, s| {
-                let own = slices.get(&(s.namespace(), s.name()));
-                let nodes =
-                    ready_nodes(s.namespace(), s.name(), own.into_iter().flatten().copied());
-                Some(match acc {
-                    None => nodes,
-                    Some(prev) => &prev & &nodes,
-                })
-            });
-            let gratuitous_interval = ads
-                .iter()
-                .filter_map(|a| a.spec.gratuitous_interval()?.ok())
-                .min();
-            let needs = Needs {
+    // The holders are sorted by address, so the assignments come out sorted and unique: the
+    // plan is built at its final size, not grown and sorted again.
+    let mut assignments = Vec::with_capacity(holders.chunk_by(|a, b| a.0 == b.0).count());
+    assignments.extend(holders.chunk_by(|a, b| a.0 == b.0).map(|group| {
+        let ip = group[0].0;
+        let services = group.iter().map(|(_, svc)| *svc);
+        let Some(pool) = pool_of(&pools, ip) else {
+            let message = format!("{ip} is in no IPAddressPool");
+            return (
                 ip,
-                ads,
-                labels: &labels,
-                reports: live.reports,
-                ready,
-            };
-            let outcome = election.decide(ip, &needs);
-            let assignment = match outcome.owner() {
-                Some(owner) => Assignment {
-                    owner: Some(owner.clone()),
-                    interface: needs.interface(owner),
-                    reason: announced::ANNOUNCED,
-                    // Only a reason for nobody announcing is shown; none is built per address.
-                    message: String::new(),
-                    gratuitous_interval,
-                },
-                None => {
-                    let reason = if outcome.reason() == Ineligible::NoReadyEndpoint.label() {
-                        announced::NO_READY_ENDPOINT
-                    } else {
-                        announced::NO_ELIGIBLE_NODE
-                    };
-                    unannounced(reason, outcome.explain())
-                }
-            };
-            (ip, assignment)
-        })
-        .collect()
+                unannounced(announced::NO_MATCHING_ADVERTISEMENT, message),
+            );
+        };
+        let ads: Vec<&L2Advertisement> = snapshot
+            .ads
+            .iter()
+            .map(|a| &**a)
+            .filter(|a| advertises(a, pool))
+            .collect();
+        if ads.is_empty() {
+            let message = format!(
+                "no L2Advertisement selects pool {} (of {ip})",
+                pool.name_any()
+            );
+            return (
+                ip,
+                unannounced(announced::NO_MATCHING_ADVERTISEMENT, message),
+            );
+        }
+        // With several Services sharing the address, a Local one needs its endpoints.
+        let ready = services.filter(|s| s.local).fold(None, |acc, s| {
+            let own = slices.get(&(s.namespace(), s.name()));
+            let nodes = ready_nodes(s.namespace(), s.name(), own.into_iter().flatten().copied());
+            Some(match acc {
+                None => nodes,
+                Some(prev) => &prev & &nodes,
+            })
+        });
+        let gratuitous_interval = ads
+            .iter()
+            .filter_map(|a| a.spec.gratuitous_interval()?.ok())
+            .min();
+        let needs = Needs {
+            ip,
+            ads,
+            labels: &labels,
+            reports: live.reports,
+            ready,
+        };
+        let outcome = election.decide(ip, &needs);
+        let assignment = match outcome.owner() {
+            Some(owner) => Assignment {
+                owner: Some(owner.clone()),
+                interface: needs.interface(owner),
+                reason: announced::ANNOUNCED,
+                // Only a reason for nobody announcing is shown; none is built per address.
+                message: String::new(),
+                gratuitous_interval,
+            },
+            None => {
+                let reason = if outcome.reason() == Ineligible::NoReadyEndpoint.label() {
+                    announced::NO_READY_ENDPOINT
+                } else {
+                    announced::NO_ELIGIBLE_NODE
+                };
+                unannounced(reason, outcome.explain())
+            }
+        };
+        (ip, assignment)
+    }));
+    Plan(assignments)
 }
