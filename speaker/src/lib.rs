@@ -8,6 +8,7 @@
 pub mod announce;
 pub mod config;
 pub mod election;
+pub mod heap;
 pub mod http;
 pub mod membership;
 pub mod metrics;

@@ -205,6 +205,8 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         health
             .ready
             .store(ready, std::sync::atomic::Ordering::Release);
+        // The pass's lists were just freed.
+        crate::heap::trim();
     }
 
     tracing::info!(node = %me, "stopping: leaving the membership group first");
