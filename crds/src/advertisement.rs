@@ -8,7 +8,10 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::validation;
+use crate::{selector, validation};
+
+/// The longest interface name Linux allows (`IFNAMSIZ - 1`).
+pub const IFNAME_MAX: usize = 15;
 
 /// Announce the addresses of some pools with ARP (IPv4) and NDP (IPv6).
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -45,12 +48,12 @@ pub struct L2AdvertisementSpec {
         rename = "ipAddressPoolSelectors",
         skip_serializing_if = "Vec::is_empty"
     )]
-    #[schemars(length(max = 64))]
+    #[schemars(schema_with = "validation::label_selectors")]
     pub ip_address_pool_selectors: Vec<LabelSelector>,
 
     /// Nodes, by label, that may announce; one match is enough. Empty: every node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(schema_with = "validation::label_selectors")]
     pub node_selectors: Vec<LabelSelector>,
 
     /// Interfaces that may answer. Empty: the interfaces whose subnet contains the address.
@@ -79,6 +82,27 @@ impl L2AdvertisementSpec {
     /// The gratuitous announcement interval, if set and valid.
     pub fn gratuitous_interval(&self) -> Option<Result<Duration, IntervalError>> {
         self.gratuitous_interval.as_deref().map(parse_interval)
+    }
+
+    /// Whether the speakers can use this advertisement as it is; the error names the field.
+    /// The schema refuses the same mistakes when the object is written; this guards against
+    /// objects stored before (or without) those rules.
+    pub fn validate(&self) -> Result<(), String> {
+        selector::check_all("spec.nodeSelectors", &self.node_selectors)?;
+        selector::check_all(
+            "spec.ipAddressPoolSelectors",
+            &self.ip_address_pool_selectors,
+        )?;
+        if let Some(Err(e)) = self.gratuitous_interval() {
+            return Err(format!("spec.gratuitousInterval: {e}"));
+        }
+        if let Some(i) = self.interfaces.iter().position(|n| n.len() > IFNAME_MAX) {
+            return Err(format!(
+                "spec.interfaces[{i}]: \"{}\" is longer than {IFNAME_MAX} characters",
+                self.interfaces[i]
+            ));
+        }
+        Ok(())
     }
 }
 

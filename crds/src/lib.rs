@@ -10,6 +10,7 @@ pub mod annotations;
 pub mod conditions;
 mod generate;
 pub mod pool;
+pub mod selector;
 pub mod service;
 pub mod validation;
 pub mod watch;

@@ -71,12 +71,12 @@ pub struct ServiceAllocation {
 
     /// Namespaces, by label, whose Services this pool serves (in addition to namespaces).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(schema_with = "validation::label_selectors")]
     pub namespace_selectors: Vec<LabelSelector>,
 
     /// Services, by label, this pool serves; one match is enough.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(schema_with = "validation::label_selectors")]
     pub service_selectors: Vec<LabelSelector>,
 }
 

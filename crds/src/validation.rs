@@ -167,5 +167,83 @@ pub fn object_names(_: &mut SchemaGenerator) -> Schema {
 
 /// Schema of a list of network interface names: at most 15 characters each (`IFNAMSIZ - 1`).
 pub fn interface_names(_: &mut SchemaGenerator) -> Schema {
-    bounded_names(15)
+    bounded_names(crate::advertisement::IFNAME_MAX)
+}
+
+/// Maximum requirements in one label selector, and values in one requirement.
+pub const MAX_SELECTOR_ITEMS: usize = 32;
+
+/// The rules on one `matchExpressions` requirement, as the API defines them for built-in kinds
+/// (and [`crate::selector::check`] implements): a known operator, values for `In` and `NotIn`
+/// only.
+pub fn requirement_rules() -> Vec<Value> {
+    let has_values = "(has(self.values) && size(self.values) > 0)";
+    vec![
+        rule(
+            "self.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist']",
+            "operator must be In, NotIn, Exists or DoesNotExist",
+            Some("'operator \"' + self.operator + '\" is not In, NotIn, Exists or DoesNotExist'"),
+        ),
+        rule(
+            &format!("!(self.operator in ['In', 'NotIn']) || {has_values}"),
+            "In and NotIn need at least one value",
+            Some("self.operator + ' needs at least one value'"),
+        ),
+        rule(
+            &format!("!(self.operator in ['Exists', 'DoesNotExist']) || !{has_values}"),
+            "Exists and DoesNotExist take no values",
+            Some("self.operator + ' takes no values'"),
+        ),
+    ]
+}
+
+/// Schema of a list of label selectors. The API server checks the selectors of built-in kinds
+/// but not those inside custom resources, so the same checks are CEL rules here: a selector
+/// that could never be evaluated is refused when written, not silently matched against nothing.
+pub fn label_selectors(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "maxItems": MAX_LIST_ITEMS,
+        "items": {
+            "description": "A label query. matchLabels and matchExpressions are ANDed; an empty \
+                selector matches everything.",
+            "type": "object",
+            "properties": {
+                "matchLabels": {
+                    "description": "Labels that must all be present with these values.",
+                    "type": "object",
+                    "additionalProperties": { "type": "string", "maxLength": 63 },
+                },
+                "matchExpressions": {
+                    "description": "Requirements that must all hold.",
+                    "type": "array",
+                    "maxItems": MAX_SELECTOR_ITEMS,
+                    "items": {
+                        "type": "object",
+                        "required": ["key", "operator"],
+                        "properties": {
+                            "key": {
+                                "description": "The label key.",
+                                "type": "string",
+                                "maxLength": 317,
+                            },
+                            "operator": {
+                                "description": "In, NotIn, Exists or DoesNotExist.",
+                                "type": "string",
+                                "maxLength": 16,
+                            },
+                            "values": {
+                                "description": "The values for In and NotIn; none for Exists \
+                                    and DoesNotExist.",
+                                "type": "array",
+                                "maxItems": MAX_SELECTOR_ITEMS,
+                                "items": { "type": "string", "maxLength": 63 },
+                            },
+                        },
+                        "x-kubernetes-validations": requirement_rules(),
+                    },
+                },
+            },
+        },
+    })
 }

@@ -54,20 +54,26 @@ fn cel_errors(object: &Value) -> Vec<String> {
 fn rust_refuses(object: &Value) -> bool {
     match object["kind"].as_str() {
         Some("IPAddressPool") => match serde_json::from_value::<IPAddressPool>(object.clone()) {
-            Ok(pool) => pool.spec.ranges().is_err(),
+            Ok(pool) => pool.spec.ranges().is_err() || pool_selectors_refused(&pool),
             Err(_) => true,
         },
         Some("L2Advertisement") => {
             match serde_json::from_value::<L2Advertisement>(object.clone()) {
-                Ok(adv) => {
-                    adv.spec.gratuitous_interval().is_some_and(|r| r.is_err())
-                        || adv.spec.interfaces.iter().any(|i| i.len() > 15)
-                }
+                Ok(adv) => adv.spec.validate().is_err(),
                 Err(_) => true,
             }
         }
         other => panic!("unexpected kind {other:?}"),
     }
+}
+
+fn pool_selectors_refused(pool: &IPAddressPool) -> bool {
+    pool.spec.service_allocation.as_ref().is_some_and(|a| {
+        a.namespace_selectors
+            .iter()
+            .chain(&a.service_selectors)
+            .any(|s| ferrolb_crds::selector::check(s).is_err())
+    })
 }
 
 #[test]

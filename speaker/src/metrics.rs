@@ -78,6 +78,8 @@ pub struct Metrics {
     pub bad_membership_messages: Family<ReasonLabels, Counter>,
     /// Service status writes, by outcome.
     pub status_writes: Family<ReasonLabels, Counter>,
+    /// L2Advertisements that cannot be used as they are (their last valid version is used).
+    pub invalid_advertisements: Gauge,
 }
 
 impl Metrics {
@@ -130,6 +132,11 @@ impl Metrics {
             "status_writes",
             "Service status writes, by outcome",
             m.status_writes.clone(),
+        );
+        r.register(
+            "invalid_advertisements",
+            "L2Advertisements that cannot be used as they are",
+            m.invalid_advertisements.clone(),
         );
         m
     }

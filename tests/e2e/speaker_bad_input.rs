@@ -1,5 +1,5 @@
-//! Bad input for the speaker: malformed frames, a membership key it does not share, and an
-//! address another host already uses.
+//! Bad input for the speaker: malformed frames, a membership key it does not share, an
+//! address another host already uses, and a bad edit of its L2Advertisement.
 
 use std::time::Duration;
 
@@ -195,4 +195,35 @@ async fn speaker_detects_an_address_used_by_another_host() {
         node_macs.iter().all(|m| !text.contains(m)),
         "a speaker answers for a taken address: {text}"
     );
+}
+
+#[tokio::test]
+async fn speaker_keeps_announcing_when_its_advertisement_is_edited_badly() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    let before = cluster.announced("web").expect("condition");
+    let bad = "apiVersion: ferrolb.io/v1alpha1\nkind: L2Advertisement\nmetadata: {name: lab}\n\
+               spec:\n  nodeSelectors: [{matchExpressions: [{key: zone, operator: Equals, values: [a]}]}]\n";
+    let refused = cluster
+        .lab
+        .apply_yaml(bad, &[])
+        .expect_err("the API server refuses a selector that cannot be evaluated");
+    let message = refused.to_string();
+    assert!(
+        message.contains("spec.nodeSelectors[0].matchExpressions[0]")
+            && message.contains("operator \"Equals\" is not In, NotIn, Exists or DoesNotExist"),
+        "the refusal names the field and the problem: {message}"
+    );
+    // The working announcement is untouched: the same owner alone answers and says so.
+    assert_eq!(cluster.arping(VIP, 1), [cluster.mac(&owner)]);
+    assert_eq!(cluster.announced("web"), Some(before));
+    for node in cluster.lab.node_names() {
+        let metrics = cluster.metrics(&node);
+        assert!(
+            metrics.contains("\nferrolb_speaker_invalid_advertisements 0\n"),
+            "{node}: {metrics}"
+        );
+    }
 }

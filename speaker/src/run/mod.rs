@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::socket::{LinkEvent, SharedTable};
 use crate::status::{self, Desired};
 use crate::swim::{self, GroupView, SwimError, SwimSetup};
+use crate::view::advertisements::Advertisements;
 use crate::view::objects::{internal_ip, is_ready, membership_addrs};
 use crate::view::plan::{Liveness, plan};
 use crate::view::store::{NotReady, Stores};
@@ -141,6 +142,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     ));
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
     let mut addresses = Addresses::new(me.clone(), table.clone(), metrics.clone(), probe_tx);
+    let mut advertisements = Advertisements::default();
     let mut view = group.view();
     let changed = stores.changed();
     let mut tick = tokio::time::interval(RESCAN);
@@ -199,8 +201,9 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             stores: &stores,
             group: &group_view,
             links: &links,
+            metrics: &metrics,
         };
-        let ready = step.reconcile(&mut addresses, &desired_tx);
+        let ready = step.reconcile(&mut addresses, &mut advertisements, &desired_tx);
         last_pass_took = last_pass.elapsed();
         health
             .ready
@@ -226,6 +229,7 @@ struct Step<'a> {
     stores: &'a Stores,
     group: &'a GroupView,
     links: &'a Links,
+    metrics: &'a Metrics,
 }
 
 impl Step<'_> {
@@ -246,6 +250,7 @@ impl Step<'_> {
     fn reconcile(
         &self,
         addresses: &mut Addresses,
+        advertisements: &mut Advertisements,
         desired: &watch::Sender<Arc<Vec<Desired>>>,
     ) -> bool {
         let takes_part = self.takes_part();
@@ -261,7 +266,20 @@ impl Step<'_> {
             .flat_map(|(_, r)| r.macs.iter().filter_map(|m| m.parse().ok()))
             .collect();
         addresses.set_peer_macs(peer_macs);
-        let snapshot = self.stores.snapshot();
+        let mut snapshot = self.stores.snapshot();
+        let (usable, invalid) = advertisements.usable(std::mem::take(&mut snapshot.ads));
+        snapshot.ads = usable;
+        for bad in invalid.iter().filter(|b| b.new) {
+            let outcome = if bad.kept {
+                "its last valid version stays in use"
+            } else {
+                "it is not used"
+            };
+            tracing::warn!(advertisement = %bad.name, problem = %bad.problem, "invalid L2Advertisement: {outcome}");
+        }
+        self.metrics
+            .invalid_advertisements
+            .set(i64::try_from(invalid.len()).unwrap_or(i64::MAX));
         let plan = plan(
             &snapshot,
             Liveness {

@@ -2,6 +2,7 @@
 //! IPAddressPools and L2Advertisements from the API server ([`store`]), turned into one
 //! election per address ([`plan`]). The plan is pure and every speaker computes the same one.
 
+pub mod advertisements;
 pub mod objects;
 pub mod plan;
 pub mod service;
