@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use ferrolb_crds::IPAddressPool;
+use ferrolb_crds::{IPAddressPool, L2Advertisement};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::Client;
@@ -12,7 +12,7 @@ use kube::runtime::events::Event;
 use kube::runtime::reflector::Store;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
-use crate::allocator::{Allocator, ServiceKey};
+use crate::allocator::{Allocator, PoolError, ServiceKey};
 use crate::metrics::Metrics;
 
 /// The allocator and what the loop remembers next to it.
@@ -28,7 +28,7 @@ pub struct AllocState {
     /// Names of the pools applied to the allocator.
     pub pool_names: BTreeSet<String>,
     /// Pools whose current spec is invalid, with the reason.
-    pub pool_errors: BTreeMap<String, String>,
+    pub pool_errors: BTreeMap<String, PoolError>,
 }
 
 /// Everything a reconcile needs.
@@ -41,6 +41,8 @@ pub struct Context {
     pub pools: Store<IPAddressPool>,
     /// All namespaces (for `namespaceSelectors`).
     pub namespaces: Store<Namespace>,
+    /// All L2Advertisements (only their status is written here).
+    pub advertisements: Store<L2Advertisement>,
     /// The allocator, serialised.
     pub state: Mutex<AllocState>,
     /// Becomes true once existing addresses are re-reserved; nothing is decided before.
@@ -54,8 +56,8 @@ pub struct Context {
     pub class: Option<String>,
     /// Rings when every Service should be looked at again (a pool changed, an address freed).
     pub retry_all: Notify,
-    /// Rings when pool statistics may have changed.
-    pub pools_changed: Notify,
+    /// Rings when a pool's or an advertisement's status may have changed.
+    pub status_changed: Notify,
 }
 
 impl std::fmt::Debug for Context {

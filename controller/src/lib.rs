@@ -4,6 +4,7 @@
 //! The allocator is pure (no I/O); the reconcile loop feeds it from watches and writes its
 //! decisions back. This crate never touches the network data path.
 
+pub mod advertisement_status;
 pub mod allocator;
 pub mod config;
 pub mod context;

@@ -1,5 +1,6 @@
 //! Writes each pool's status (assigned/available per family, `Valid` and `Overlapping`
-//! conditions) and the per-pool gauges, whenever allocations or pools change.
+//! conditions) and the per-pool gauges, whenever allocations or pools change; then each
+//! advertisement's (see [`crate::advertisement_status`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +10,13 @@ use ferrolb_crds::{IPAddressPool, IPAddressPoolStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use tracing::warn;
 
+use crate::advertisement_status;
 use crate::context::{AllocState, Context};
 use crate::metrics::{Family4or6, PoolLabels};
 use crate::status::FIELD_MANAGER;
@@ -20,15 +24,32 @@ use crate::status::FIELD_MANAGER;
 /// How long a burst of changes is gathered before pool statuses are written once.
 const COALESCE: Duration = Duration::from_millis(500);
 
-fn condition(
+/// A condition's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Truth {
+    /// `True`.
+    True,
+    /// `False`.
+    False,
+    /// `Unknown`.
+    Unknown,
+}
+
+/// A condition of one of ferrolb's own objects; its transition time is kept from `old` while
+/// its status stays the same.
+pub fn condition(
     type_: &str,
-    ok: bool,
+    truth: Truth,
     reason: &str,
     message: String,
     old: &[Condition],
     now: Timestamp,
 ) -> Condition {
-    let status = if ok { "True" } else { "False" };
+    let status = match truth {
+        Truth::True => "True",
+        Truth::False => "False",
+        Truth::Unknown => "Unknown",
+    };
     let since = old
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)
@@ -58,7 +79,7 @@ pub fn desired(st: &AllocState, pool: &IPAddressPool, now: Timestamp) -> IPAddre
     let valid = match st.pool_errors.get(&name) {
         None => condition(
             POOL_VALID,
-            true,
+            Truth::True,
             object::VALID,
             "the pool's addresses and selectors are valid".into(),
             old,
@@ -66,8 +87,8 @@ pub fn desired(st: &AllocState, pool: &IPAddressPool, now: Timestamp) -> IPAddre
         ),
         Some(e) => condition(
             POOL_VALID,
-            false,
-            object::INVALID_ADDRESS,
+            Truth::False,
+            e.reason(),
             format!(
                 "{e}; no new addresses are handed out from this pool, and Services keep the ones they have"
             ),
@@ -79,7 +100,7 @@ pub fn desired(st: &AllocState, pool: &IPAddressPool, now: Timestamp) -> IPAddre
     let overlapping = if others.is_empty() {
         condition(
             POOL_OVERLAPPING,
-            false,
+            Truth::False,
             object::NO_OVERLAP,
             "no other pool shares its addresses".into(),
             old,
@@ -88,7 +109,7 @@ pub fn desired(st: &AllocState, pool: &IPAddressPool, now: Timestamp) -> IPAddre
     } else {
         condition(
             POOL_OVERLAPPING,
-            true,
+            Truth::True,
             object::OVERLAPS,
             format!("shares addresses with pool(s) {}", others.join(", ")),
             old,
@@ -99,36 +120,50 @@ pub fn desired(st: &AllocState, pool: &IPAddressPool, now: Timestamp) -> IPAddre
     status
 }
 
+/// Whether two condition lists say the same (transition times aside).
+pub fn same_conditions(a: &[Condition], b: &[Condition]) -> bool {
+    fn key(c: &Condition) -> (&str, &str, &str, &str) {
+        (&c.type_, &c.status, &c.reason, &c.message)
+    }
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| key(x) == key(y))
+}
+
 fn same(a: &IPAddressPoolStatus, b: &IPAddressPoolStatus) -> bool {
-    let key = |s: &IPAddressPoolStatus| {
-        let conds: Vec<_> = s
-            .conditions
-            .iter()
-            .map(|c| {
-                (
-                    c.type_.clone(),
-                    c.status.clone(),
-                    c.reason.clone(),
-                    c.message.clone(),
-                )
-            })
-            .collect();
+    let counts = |s: &IPAddressPoolStatus| {
         (
             s.assigned_ipv4,
             s.available_ipv4.clone(),
             s.assigned_ipv6,
             s.available_ipv6.clone(),
-            conds,
         )
     };
-    key(a) == key(b)
+    counts(a) == counts(b) && same_conditions(&a.conditions, &b.conditions)
 }
 
-/// Runs until the process ends.
+/// Writes `status` as the whole status of one of ferrolb's own objects (server-side apply, as
+/// ferrolb's field manager). A failure is logged; the next change writes it again.
+pub async fn apply_status<K>(api: &Api<K>, name: &str, status: &impl Serialize)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let kind = K::kind(&());
+    let body = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": kind,
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    if let Err(e) = api.patch_status(name, &params, &Patch::Apply(body)).await {
+        warn!(%kind, %name, error = %e, "could not write the status");
+    }
+}
+
+/// Runs until the process ends: after each change, writes the pools' statuses, then the
+/// advertisements' (which pools they select).
 pub async fn run(ctx: Arc<Context>) {
     let api: Api<IPAddressPool> = Api::all(ctx.client.clone());
     loop {
-        ctx.pools_changed.notified().await;
+        ctx.status_changed.notified().await;
         ctx.wait_synced().await;
         tokio::time::sleep(COALESCE).await;
         let now = Timestamp::now();
@@ -146,16 +181,9 @@ pub async fn run(ctx: Arc<Context>) {
                 .collect()
         };
         for (name, status) in writes {
-            let body = json!({
-                "apiVersion": "ferrolb.io/v1alpha1",
-                "kind": "IPAddressPool",
-                "status": status,
-            });
-            let params = PatchParams::apply(FIELD_MANAGER).force();
-            if let Err(e) = api.patch_status(&name, &params, &Patch::Apply(body)).await {
-                warn!(pool = %name, error = %e, "could not write the pool status");
-            }
+            apply_status(&api, &name, &status).await;
         }
+        advertisement_status::write_changed(&ctx, now).await;
     }
 }
 

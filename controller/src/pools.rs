@@ -65,11 +65,11 @@ pub fn apply(st: &mut AllocState, objects: &[Arc<IPAddressPool>]) -> PoolChanges
                 st.pool_names.insert(name);
             }
             Err(e) => {
-                if st.pool_errors.get(&name) != Some(&e.to_string()) {
+                if st.pool_errors.get(&name) != Some(&e) {
                     warn!(pool = %name, error = %e, "invalid pool; its Services keep their addresses");
                     changes.invalidated += 1;
                 }
-                st.pool_errors.insert(name.clone(), e.to_string());
+                st.pool_errors.insert(name.clone(), e);
                 st.allocator.invalidate_pool(&name);
             }
         }

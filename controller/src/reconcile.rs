@@ -175,7 +175,7 @@ async fn reconcile_inner(svc: &Service, ctx: &Context, key: &ServiceKey) -> Resu
         if !released.is_empty() {
             ctx.metrics.releases.inc();
             ctx.retry_all.notify_one();
-            ctx.pools_changed.notify_one();
+            ctx.status_changed.notify_one();
             info!(service = %key, ips = %ips_text(&released), "released");
         }
         let ours_written = status::current_condition(svc).is_some() || !ingress_ips(svc).is_empty();
@@ -272,7 +272,7 @@ fn report(
         Change::None => {}
         Change::Allocated(ips) => {
             ctx.metrics.allocations.inc();
-            ctx.pools_changed.notify_one();
+            ctx.status_changed.notify_one();
             info!(service = %key, ips = %ips_text(&ips), reason = %desired.reason, "allocated");
             publish(
                 ctx,
@@ -285,7 +285,7 @@ fn report(
         Change::Moved { from, to, why } => {
             ctx.metrics.allocations.inc();
             ctx.metrics.releases.inc();
-            ctx.pools_changed.notify_one();
+            ctx.status_changed.notify_one();
             warn!(service = %key, from = %ips_text(&from), to = %ips_text(&to), %why, "moved");
             let note = format!("Moved from {} to {}: {why}", ips_text(&from), ips_text(&to));
             publish(ctx, svc, EventType::Warning, "IPChanged", note);

@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ferrolb_crds::IPAddressPool;
 use ferrolb_crds::service::{ingress_ips, is_served};
+use ferrolb_crds::{IPAddressPool, L2Advertisement};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::runtime::controller::Controller;
@@ -120,6 +120,33 @@ fn store_changed<K>(
     }
 }
 
+/// A cache of every object of a cluster-wide kind, and a stream that yields when its contents
+/// changed (see [`store_changed`]).
+fn cache<K>(
+    client: &Client,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<(), watcher::Error>> + Send + use<K>,
+)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store::<K>();
+    let events = reflector::reflector(
+        writer,
+        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
+    )
+    .backoff(ferrolb_crds::watch::backoff())
+    .filter_map(|ev| std::future::ready(store_changed(ev)));
+    (store, events)
+}
+
 /// Runs the controller until it is stopped or loses leadership.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = Client::try_default()
@@ -156,26 +183,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         None
     };
 
-    let (pools_store, pools_writer) = reflector::store::<IPAddressPool>();
-    let pool_events = reflector::reflector(
-        pools_writer,
-        watcher(
-            Api::<IPAddressPool>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .backoff(ferrolb_crds::watch::backoff())
-    .filter_map(|ev| std::future::ready(store_changed(ev)));
-    let (ns_store, ns_writer) = reflector::store::<Namespace>();
-    let ns_events = reflector::reflector(
-        ns_writer,
-        watcher(
-            Api::<Namespace>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .backoff(ferrolb_crds::watch::backoff())
-    .filter_map(|ev| std::future::ready(store_changed(ev)));
+    let (pools_store, pool_events) = cache::<IPAddressPool>(&client);
+    let (ads_store, ad_events) = cache::<L2Advertisement>(&client);
+    let (ns_store, ns_events) = cache::<Namespace>(&client);
 
     // Our own Service reflector, so deletions (which the controller never reconciles) release
     // their addresses.
@@ -245,13 +255,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         services: svc_store,
         pools: pools_store.clone(),
         namespaces: ns_store.clone(),
+        advertisements: ads_store,
         state: Default::default(),
         synced: synced_rx,
         events: events_tx,
         metrics: metrics.clone(),
         class: args.load_balancer_class.clone(),
         retry_all: Notify::new(),
-        pools_changed: Notify::new(),
+        status_changed: Notify::new(),
     });
 
     // The initial sync: every cache complete, pools known, existing addresses re-reserved.
@@ -284,7 +295,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             health.set_ready();
             // Every listed Service, now that the store holds them all.
             ctx.retry_all.notify_one();
-            ctx.pools_changed.notify_one();
+            ctx.status_changed.notify_one();
             info!("initial sync done");
         })
     };
@@ -312,7 +323,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 if changes.any() {
                     ctx.retry_all.notify_one();
                 }
-                ctx.pools_changed.notify_one();
+                ctx.status_changed.notify_one();
             }
         })
     };
@@ -323,6 +334,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             while let Some(ev) = events.next().await {
                 if ev.is_ok() && *ctx.synced.borrow() {
                     ctx.retry_all.notify_one();
+                }
+            }
+        })
+    };
+    // Advertisements change nothing for allocation; only their own status is written.
+    let ad_task = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(ad_events);
+            while let Some(ev) = events.next().await {
+                match ev {
+                    Ok(()) => ctx.status_changed.notify_one(),
+                    Err(e) => warn!(error = %e, "L2Advertisement watch"),
                 }
             }
         })
@@ -365,7 +389,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
                 if released > 0 {
                     ctx.metrics.releases.inc_by(released);
-                    ctx.pools_changed.notify_one();
+                    ctx.status_changed.notify_one();
                 }
                 // Space freed, or a re-list whose objects the controller has not seen one by
                 // one (see `live_change`): every Service is looked at again.
@@ -427,6 +451,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         init,
         pool_task,
         ns_task,
+        ad_task,
         status_task,
         release_task,
         event_task,

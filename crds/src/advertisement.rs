@@ -1,14 +1,16 @@
 //! `L2Advertisement`: which pools are announced in layer-2 mode (ARP/NDP), from which nodes and
 //! on which interfaces.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
-use kube::CustomResource;
+use kube::{CustomResource, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{selector, validation};
+use crate::conditions::object;
+use crate::{IPAddressPool, selector, validation};
 
 /// The longest interface name Linux allows (`IFNAMSIZ - 1`).
 pub const IFNAME_MAX: usize = 15;
@@ -28,6 +30,7 @@ pub const IFNAME_MAX: usize = 15;
     printcolumn = r#"{"name":"Pool Selectors","type":"string","jsonPath":".spec.ipAddressPoolSelectors","priority":1}"#,
     printcolumn = r#"{"name":"Interfaces","type":"string","jsonPath":".spec.interfaces"}"#,
     printcolumn = r#"{"name":"Node Selectors","type":"string","jsonPath":".spec.nodeSelectors","priority":1}"#,
+    printcolumn = r#"{"name":"Pools Selected","type":"string","jsonPath":".status.conditions[?(@.type==\"PoolsSelected\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -68,11 +71,12 @@ pub struct L2AdvertisementSpec {
     pub gratuitous_interval: Option<String>,
 }
 
-/// What the controller observed about an advertisement.
+/// What the controller observed about an advertisement: `Valid` and `PoolsSelected`.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct L2AdvertisementStatus {
-    /// For example `Valid`, or why a selector matches nothing.
+    /// `Valid` (False names the bad field) and `PoolsSelected` (which pools it announces, or
+    /// why none: a named pool that does not exist, selectors that match no pool).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -87,22 +91,80 @@ impl L2AdvertisementSpec {
     /// Whether the speakers can use this advertisement as it is; the error names the field.
     /// The schema refuses the same mistakes when the object is written; this guards against
     /// objects stored before (or without) those rules.
-    pub fn validate(&self) -> Result<(), String> {
-        selector::check_all("spec.nodeSelectors", &self.node_selectors)?;
+    pub fn validate(&self) -> Result<(), AdvertisementError> {
+        selector::check_all("spec.nodeSelectors", &self.node_selectors)
+            .map_err(AdvertisementError::Selector)?;
         selector::check_all(
             "spec.ipAddressPoolSelectors",
             &self.ip_address_pool_selectors,
-        )?;
+        )
+        .map_err(AdvertisementError::Selector)?;
         if let Some(Err(e)) = self.gratuitous_interval() {
-            return Err(format!("spec.gratuitousInterval: {e}"));
+            return Err(AdvertisementError::Interval(e));
         }
-        if let Some(i) = self.interfaces.iter().position(|n| n.len() > IFNAME_MAX) {
-            return Err(format!(
-                "spec.interfaces[{i}]: \"{}\" is longer than {IFNAME_MAX} characters",
-                self.interfaces[i]
-            ));
+        if let Some(index) = self.interfaces.iter().position(|n| n.len() > IFNAME_MAX) {
+            return Err(AdvertisementError::Interface {
+                index,
+                name: self.interfaces[index].clone(),
+            });
         }
         Ok(())
+    }
+}
+
+impl L2Advertisement {
+    /// Whether this advertisement announces the addresses of `pool`. One that names no pool and
+    /// has no pool selector announces every pool.
+    pub fn selects_pool(&self, pool: &IPAddressPool) -> bool {
+        let spec = &self.spec;
+        if spec.ip_address_pools.is_empty() && spec.ip_address_pool_selectors.is_empty() {
+            return true;
+        }
+        pool.metadata
+            .name
+            .as_ref()
+            .is_some_and(|name| spec.ip_address_pools.contains(name))
+            || spec
+                .ip_address_pool_selectors
+                .iter()
+                .any(|s| selector::matches(s, pool.labels()))
+    }
+
+    /// Whether this advertisement lets the node with `labels` announce: one matching
+    /// `nodeSelectors` entry is enough, and none means every node.
+    pub fn selects_node(&self, labels: &BTreeMap<String, String>) -> bool {
+        let selectors = &self.spec.node_selectors;
+        selectors.is_empty() || selectors.iter().any(|s| selector::matches(s, labels))
+    }
+}
+
+/// Why the speakers cannot use an advertisement as it is.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdvertisementError {
+    /// A node or pool selector cannot be evaluated (the message names the field).
+    #[error("{0}")]
+    Selector(String),
+    /// `spec.gratuitousInterval` does not parse or is out of range.
+    #[error("spec.gratuitousInterval: {0}")]
+    Interval(IntervalError),
+    /// An interface name is longer than Linux allows.
+    #[error("spec.interfaces[{index}]: \"{name}\" is longer than {IFNAME_MAX} characters")]
+    Interface {
+        /// Its position in `spec.interfaces`.
+        index: usize,
+        /// The name.
+        name: String,
+    },
+}
+
+impl AdvertisementError {
+    /// The reason of the advertisement's `Valid` False condition.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Selector(_) => object::INVALID_SELECTOR,
+            Self::Interval(_) => object::INVALID_INTERVAL,
+            Self::Interface { .. } => object::INVALID_INTERFACE,
+        }
     }
 }
 

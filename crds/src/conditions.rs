@@ -54,8 +54,10 @@ pub mod announced {
 pub const POOL_VALID: &str = "Valid";
 /// `IPAddressPool` condition: the pool shares addresses with other pools (named in the message).
 pub const POOL_OVERLAPPING: &str = "Overlapping";
-/// `L2Advertisement` condition: the spec is usable.
+/// `L2Advertisement` condition: the spec is usable (status False names the bad field).
 pub const ADVERTISEMENT_VALID: &str = "Valid";
+/// `L2Advertisement` condition: which pools it announces (status False: none).
+pub const ADVERTISEMENT_POOLS_SELECTED: &str = "PoolsSelected";
 
 /// Reasons of the pool and advertisement conditions.
 pub mod object {
@@ -65,6 +67,14 @@ pub mod object {
     pub const INVALID_ADDRESS: &str = "InvalidAddress";
     /// `Valid` False: a label selector is malformed.
     pub const INVALID_SELECTOR: &str = "InvalidSelector";
+    /// `Valid` False: the gratuitous interval does not parse or is out of range.
+    pub const INVALID_INTERVAL: &str = "InvalidInterval";
+    /// `Valid` False: an interface name is longer than Linux allows.
+    pub const INVALID_INTERFACE: &str = "InvalidInterface";
+    /// `PoolsSelected` True.
+    pub const POOLS_SELECTED: &str = "PoolsSelected";
+    /// `PoolsSelected` False: no existing pool is named or matched.
+    pub const NO_MATCHING_POOL: &str = "NoMatchingPool";
     /// `Overlapping` True.
     pub const OVERLAPS: &str = "OverlapsOtherPools";
     /// `Overlapping` False.

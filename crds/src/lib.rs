@@ -16,7 +16,9 @@ pub mod validation;
 pub mod watch;
 
 pub use address::{AddressError, AddressRange, IpFamily};
-pub use advertisement::{L2Advertisement, L2AdvertisementSpec, L2AdvertisementStatus};
+pub use advertisement::{
+    AdvertisementError, L2Advertisement, L2AdvertisementSpec, L2AdvertisementStatus,
+};
 pub use generate::{all_crds, crds_yaml};
 pub use pool::{IPAddressPool, IPAddressPoolSpec, IPAddressPoolStatus, ServiceAllocation};
 

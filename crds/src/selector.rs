@@ -3,7 +3,10 @@
 //! [`check`] here refuse the same selectors: an unknown operator, `In`/`NotIn` without values,
 //! `Exists`/`DoesNotExist` with values.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::{Selector, SelectorExt};
 
 /// Why a label selector cannot be evaluated; the index is the requirement's position in
 /// `matchExpressions`.
@@ -41,6 +44,12 @@ pub fn check_all(field: &str, selectors: &[LabelSelector]) -> Result<(), String>
         check(s).map_err(|e| format!("{field}[{i}].{e}"))?;
     }
     Ok(())
+}
+
+/// Whether `selector` matches `labels`. A selector that cannot be evaluated matches nothing:
+/// read as written, `NotIn` with no values would match everything.
+pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    check(selector).is_ok() && Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
 #[cfg(test)]
@@ -91,5 +100,17 @@ mod tests {
             check_all("spec.nodeSelectors", &list),
             Err("spec.nodeSelectors[1].matchExpressions[0]: operator \"in\" is not In, NotIn, Exists or DoesNotExist".into())
         );
+    }
+
+    #[test]
+    fn a_selector_that_cannot_be_evaluated_matches_nothing() {
+        let labels = BTreeMap::from([("zone".to_string(), "a".to_string())]);
+        assert!(matches(&with("In", Some(vec!["a"])), &labels));
+        assert!(!matches(&with("In", Some(vec!["b"])), &labels));
+        assert!(matches(&with("NotIn", Some(vec!["b"])), &labels));
+        assert!(matches(&LabelSelector::default(), &labels));
+        assert!(!matches(&with("NotIn", None), &labels));
+        assert!(!matches(&with("Exists", Some(vec!["a"])), &labels));
+        assert!(!matches(&with("Equals", Some(vec!["a"])), &labels));
     }
 }

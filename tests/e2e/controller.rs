@@ -508,3 +508,89 @@ async fn lab_controller_reports_pool_usage_and_overlaps_in_pool_status() {
         .expect("pool status");
     }
 }
+
+/// `PoolsSelected` of an L2Advertisement: "status reason: message".
+fn pools_selected(lab: &Lab, ad: &str) -> Result<String, String> {
+    let path = "jsonpath={range .status.conditions[?(@.type==\"PoolsSelected\")]}{.status} {.reason}: {.message}{end}";
+    let out = lab
+        .kubectl(&["get", "l2advertisement", ad, "-o", path])
+        .map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Waits until `PoolsSelected` of `ad` starts with `want`.
+async fn expect_selected(lab: &Lab, ad: &str, want: &str) {
+    wait_for(&format!("{ad}: {want}"), DEADLINE, || async {
+        let text = pools_selected(lab, ad)?;
+        if text.starts_with(want) {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .await
+    .expect(want);
+}
+
+#[tokio::test]
+async fn lab_controller_reports_which_pools_an_advertisement_selects() {
+    let ns = "adstatus";
+    setup(ns).await;
+    let lab = lab();
+    let ad = |name: &str, spec: &str| {
+        let yaml = format!(
+            "apiVersion: ferrolb.io/v1alpha1\nkind: L2Advertisement\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+        );
+        lab.apply_yaml(&yaml, &[])
+            .unwrap_or_else(|e| panic!("advertisement {name}: {e}"));
+    };
+    ad("adstatus-named", "{ipAddressPools: [adstatus-pool]}");
+    ad(
+        "adstatus-label",
+        "{ipAddressPoolSelectors: [{matchLabels: {zone: adstatus}}]}",
+    );
+    expect_selected(
+        lab,
+        "adstatus-named",
+        "False NoMatchingPool: ipAddressPools names adstatus-pool, which does not exist",
+    )
+    .await;
+    expect_selected(
+        lab,
+        "adstatus-label",
+        "False NoMatchingPool: ipAddressPoolSelectors match no pool",
+    )
+    .await;
+
+    // The pool appears: the advertisement naming it says so. Labelling it: the selector too.
+    pool(lab, "adstatus-pool", ns, &["fd00:100::f0/126"], "");
+    expect_selected(
+        lab,
+        "adstatus-named",
+        "True PoolsSelected: announces pool(s) adstatus-pool",
+    )
+    .await;
+    lab.kubectl(&["label", "ipaddresspool", "adstatus-pool", "zone=adstatus"])
+        .expect("label the pool");
+    expect_selected(
+        lab,
+        "adstatus-label",
+        "True PoolsSelected: announces pool(s) adstatus-pool",
+    )
+    .await;
+    let out = lab
+        .kubectl(&["get", "l2advertisement", "adstatus-label"])
+        .expect("get");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("POOLS SELECTED"), "{table}");
+
+    // And back: the pool deleted, the advertisement says it announces nothing.
+    lab.kubectl(&["delete", "ipaddresspool", "adstatus-pool"])
+        .expect("delete pool");
+    expect_selected(
+        lab,
+        "adstatus-named",
+        "False NoMatchingPool: ipAddressPools names adstatus-pool, which does not exist",
+    )
+    .await;
+}

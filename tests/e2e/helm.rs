@@ -704,6 +704,11 @@ async fn lab_chart_tokens_are_allowed_what_they_need() {
         &["watch", "ipaddresspools.ferrolb.io"],
         &["patch", "ipaddresspools.ferrolb.io", "--subresource=status"],
         &["list", "l2advertisements.ferrolb.io"],
+        &[
+            "patch",
+            "l2advertisements.ferrolb.io",
+            "--subresource=status",
+        ],
         &["create", "events.events.k8s.io", "-n", "default"],
         &["create", "events", "-n", "default"],
         &["create", "leases.coordination.k8s.io", "-n", ns],
@@ -723,11 +728,6 @@ async fn lab_chart_tokens_are_allowed_what_they_need() {
         &["watch", "nodes"],
         &["list", "ipaddresspools.ferrolb.io"],
         &["watch", "l2advertisements.ferrolb.io"],
-        &[
-            "patch",
-            "l2advertisements.ferrolb.io",
-            "--subresource=status",
-        ],
         &["create", "events.events.k8s.io", "-n", "default"],
     ] {
         allowed(lab, "the speaker", &speaker, q).await;
@@ -792,6 +792,15 @@ async fn lab_chart_tokens_are_refused_what_they_must_not_do() {
             "speaker",
             &speaker,
             &["update", "ipaddresspools.ferrolb.io"],
+        ),
+        (
+            "speaker",
+            &speaker,
+            &[
+                "patch",
+                "l2advertisements.ferrolb.io",
+                "--subresource=status",
+            ],
         ),
         (
             "speaker",

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ferrolb_crds::address::{AddressRange, is_buggy_ip, normalize};
-use ferrolb_crds::{AddressError, IPAddressPool, IpFamily};
+use ferrolb_crds::conditions::object;
+use ferrolb_crds::{AddressError, IPAddressPool, IpFamily, selector};
 use kube::core::{ParseExpressionError, Selector, SelectorExt};
 
 use super::claim::ServiceClaim;
@@ -49,14 +50,20 @@ pub enum PoolError {
     /// An address entry does not parse.
     #[error("spec.addresses: {0}")]
     Address(#[from] AddressError),
-    /// A label selector is malformed.
-    #[error("spec.serviceAllocation.{field}: {message}")]
-    Selector {
-        /// `namespaceSelectors` or `serviceSelectors`.
-        field: &'static str,
-        /// What is wrong.
-        message: String,
-    },
+    /// A label selector cannot be evaluated; the message names the field, e.g.
+    /// `spec.serviceAllocation.serviceSelectors[0].matchExpressions[1]: ...`.
+    #[error("{0}")]
+    Selector(String),
+}
+
+impl PoolError {
+    /// The reason of the pool's `Valid` False condition.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Address(_) => object::INVALID_ADDRESS,
+            Self::Selector(_) => object::INVALID_SELECTOR,
+        }
+    }
 }
 
 /// A pool of addresses and the policy for handing them out.
@@ -91,15 +98,18 @@ impl Pool {
         let policy = match &spec.service_allocation {
             None => None,
             Some(sa) => {
-                let selectors = |field: &'static str, list: &[_]| {
+                let selectors = |field: &str, list: &[_]| {
+                    let field = format!("spec.serviceAllocation.{field}");
+                    selector::check_all(&field, list).map_err(PoolError::Selector)?;
                     list.iter()
                         .cloned()
-                        .map(Selector::try_from)
-                        .collect::<Result<Vec<_>, ParseExpressionError>>()
-                        .map_err(|e| PoolError::Selector {
-                            field,
-                            message: e.0,
+                        .enumerate()
+                        .map(|(i, s)| {
+                            Selector::try_from(s).map_err(|e: ParseExpressionError| {
+                                PoolError::Selector(format!("{field}[{i}]: {}", e.0))
+                            })
                         })
+                        .collect::<Result<Vec<_>, _>>()
                 };
                 Some(PoolPolicy {
                     priority: sa.priority,

@@ -51,6 +51,7 @@ impl Advertisements {
                     usable.push(ad);
                 }
                 Err(problem) => {
+                    let problem = problem.to_string();
                     let kept = self.last_valid.get(&name).cloned();
                     let new = self.reported.get(&name) != Some(&problem);
                     if new {

@@ -4,12 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
-use ferrolb_crds::{AddressRange, IPAddressPool, L2Advertisement};
+use ferrolb_crds::{AddressRange, IPAddressPool};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
-use kube::core::{Selector, SelectorExt};
 
 use crate::election::NodeName;
 
@@ -39,11 +37,6 @@ pub fn ready_nodes<'a>(
         .collect()
 }
 
-/// Whether `selector` matches `labels`; a malformed selector matches nothing.
-pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
-}
-
 /// The valid pools with their parsed ranges, by name: what [`pool_of`] searches.
 pub fn pool_ranges<'a>(pools: &[&'a IPAddressPool]) -> Vec<(&'a IPAddressPool, Vec<AddressRange>)> {
     let mut parsed: Vec<_> = pools
@@ -63,25 +56,6 @@ pub fn pool_of<'a>(
         .iter()
         .find(|(_, ranges)| ranges.iter().any(|r| r.contains(ip)))
         .map(|(p, _)| *p)
-}
-
-/// Whether the advertisement announces the addresses of `pool`.
-pub fn advertises(ad: &L2Advertisement, pool: &IPAddressPool) -> bool {
-    let spec = &ad.spec;
-    if spec.ip_address_pools.is_empty() && spec.ip_address_pool_selectors.is_empty() {
-        return true;
-    }
-    let name = pool.name_any();
-    spec.ip_address_pools.contains(&name)
-        || spec
-            .ip_address_pool_selectors
-            .iter()
-            .any(|s| selects(s, pool.labels()))
-}
-
-/// Whether the advertisement lets the node with `labels` announce.
-pub fn selects_node(ad: &L2Advertisement, labels: &BTreeMap<String, String>) -> bool {
-    ad.spec.node_selectors.is_empty() || ad.spec.node_selectors.iter().any(|s| selects(s, labels))
 }
 
 /// The node's InternalIP to use for membership: IPv4 if it has one.

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
-use super::objects::{advertises, pool_of, pool_ranges, ready_nodes, selects_node, slice_service};
+use super::objects::{pool_of, pool_ranges, ready_nodes, slice_service};
 use super::service::ServiceView;
 use crate::election::{Election, Ineligible, Labels, NodeName, NodeState, Requirements};
 use crate::swim::PeerReport;
@@ -145,7 +145,7 @@ impl Needs<'_> {
         self.ads
             .iter()
             .copied()
-            .filter(|a| selects_node(a, labels))
+            .filter(|a| a.selects_node(labels))
             .collect()
     }
 
@@ -157,7 +157,7 @@ impl Needs<'_> {
 
 impl Requirements for Needs<'_> {
     fn selects(&self, _node: &NodeName, labels: &Labels) -> bool {
-        self.ads.iter().any(|a| selects_node(a, labels))
+        self.ads.iter().any(|a| a.selects_node(labels))
     }
 
     fn has_usable_interface(&self, node: &NodeName) -> bool {
@@ -234,7 +234,7 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
             .ads
             .iter()
             .map(|a| &**a)
-            .filter(|a| advertises(a, pool))
+            .filter(|a| a.selects_pool(pool))
             .collect();
         if ads.is_empty() {
             let message = format!(

@@ -280,7 +280,25 @@ fn pool_from_crd_and_claim_from_service() {
 
     let mut bad = object.clone();
     bad.spec.addresses = vec!["10.0.0.1/29".into()];
-    assert!(matches!(Pool::from_crd(&bad), Err(PoolError::Address(_))));
+    let err = Pool::from_crd(&bad).expect_err("host bits");
+    assert!(matches!(err, PoolError::Address(_)));
+    assert_eq!(err.reason(), "InvalidAddress");
+
+    // A selector the API server stored before the schema refused it: named, down to the
+    // requirement, and reported as a selector problem.
+    let mut bad = object.clone();
+    if let Some(sa) = bad.spec.service_allocation.as_mut() {
+        sa.service_selectors[0].match_expressions = serde_json::from_value(
+            serde_json::json!([{"key": "x", "operator": "Exists"}, {"key": "y", "operator": "NotIn"}]),
+        )
+        .expect("requirements");
+    }
+    let err = Pool::from_crd(&bad).expect_err("NotIn without values");
+    assert_eq!(err.reason(), "InvalidSelector");
+    assert_eq!(
+        err.to_string(),
+        "spec.serviceAllocation.serviceSelectors[0].matchExpressions[1]: NotIn needs at least one value"
+    );
 
     let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
         "metadata": {"namespace": "a", "name": "web", "labels": {"x": "1"},
