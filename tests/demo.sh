@@ -113,6 +113,10 @@ done
 [ -n "$ip" ] || { tail -n 20 "$logs/controller.log" >&2; fail "the controller assigned no address within 30 s"; }
 kubectl get svc web
 kubectl get svc web -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
+# The pool's and the advertisement's own status (written within a second of a change).
+kubectl wait --for=condition=PoolsSelected --timeout=10s l2advertisement/default >/dev/null
+kubectl wait --for=jsonpath='{.status.assignedIPv4}'=1 --timeout=10s ipaddresspool/default >/dev/null
+kubectl get ipaddresspools,l2advertisements
 
 mac_of() { kubectl get node "$1" -o jsonpath='{.metadata.annotations.lab\.ferrolb\.io/mac}'; }
 node_of_mac() {
