@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferrolb_crds::conditions::announced;
 use ferrolb_crds::{IPAddressPool, L2Advertisement};
@@ -130,22 +131,43 @@ pub fn interface_for(
         .map(|(name, _)| name.clone())
 }
 
+/// An advertisement as one pass reads it: which of the pass's nodes it lets announce and its
+/// gratuitous interval, evaluated once per pass rather than once per address.
+struct Selected<'a> {
+    ad: &'a L2Advertisement,
+    nodes: BTreeSet<&'a NodeName>,
+    interval: Option<Duration>,
+}
+
+impl<'a> Selected<'a> {
+    fn new(ad: &'a L2Advertisement, labels: &'a BTreeMap<NodeName, Labels>) -> Self {
+        Selected {
+            ad,
+            nodes: labels
+                .iter()
+                .filter(|(_, l)| ad.selects_node(l))
+                .map(|(n, _)| n)
+                .collect(),
+            interval: ad.spec.gratuitous_interval().and_then(Result::ok),
+        }
+    }
+}
+
+/// What the election of one address needs. Every node it asks about is one of the pass's
+/// nodes (the election is built from the same labels).
 struct Needs<'a> {
     ip: IpAddr,
-    ads: Vec<&'a L2Advertisement>,
-    labels: &'a BTreeMap<NodeName, Labels>,
+    ads: &'a [&'a Selected<'a>],
     reports: &'a BTreeMap<NodeName, PeerReport>,
     ready: Option<BTreeSet<NodeName>>,
 }
 
 impl Needs<'_> {
     fn ads_for(&self, node: &NodeName) -> Vec<&L2Advertisement> {
-        let empty = Labels::new();
-        let labels = self.labels.get(node).unwrap_or(&empty);
         self.ads
             .iter()
-            .copied()
-            .filter(|a| a.selects_node(labels))
+            .filter(|s| s.nodes.contains(node))
+            .map(|s| s.ad)
             .collect()
     }
 
@@ -156,8 +178,8 @@ impl Needs<'_> {
 }
 
 impl Requirements for Needs<'_> {
-    fn selects(&self, _node: &NodeName, labels: &Labels) -> bool {
-        self.ads.iter().any(|a| a.selects_node(labels))
+    fn selects(&self, node: &NodeName, _labels: &Labels) -> bool {
+        self.ads.iter().any(|s| s.nodes.contains(node))
     }
 
     fn has_usable_interface(&self, node: &NodeName) -> bool {
@@ -217,6 +239,19 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
     }
     let pools: Vec<&IPAddressPool> = snapshot.pools.iter().map(|p| &**p).collect();
     let pools = pool_ranges(&pools);
+    // Selectors are matched once per pass: per pool and per node, not per address.
+    let selected: Vec<Selected> = snapshot
+        .ads
+        .iter()
+        .map(|a| Selected::new(a, &labels))
+        .collect();
+    let ads_of: BTreeMap<&str, Vec<&Selected>> = pools
+        .iter()
+        .map(|(p, _)| {
+            let ads = selected.iter().filter(|s| s.ad.selects_pool(p)).collect();
+            (p.metadata.name.as_deref().unwrap_or_default(), ads)
+        })
+        .collect();
     // The holders are sorted by address, so the assignments come out sorted and unique: the
     // plan is built at its final size, not grown and sorted again.
     let mut assignments = Vec::with_capacity(holders.chunk_by(|a, b| a.0 == b.0).count());
@@ -230,12 +265,9 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
                 unannounced(announced::NO_MATCHING_ADVERTISEMENT, message),
             );
         };
-        let ads: Vec<&L2Advertisement> = snapshot
-            .ads
-            .iter()
-            .map(|a| &**a)
-            .filter(|a| a.selects_pool(pool))
-            .collect();
+        let ads = ads_of
+            .get(pool.metadata.name.as_deref().unwrap_or_default())
+            .map_or(&[][..], Vec::as_slice);
         if ads.is_empty() {
             let message = format!(
                 "no L2Advertisement selects pool {} (of {ip})",
@@ -255,14 +287,10 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
                 Some(prev) => &prev & &nodes,
             })
         });
-        let gratuitous_interval = ads
-            .iter()
-            .filter_map(|a| a.spec.gratuitous_interval()?.ok())
-            .min();
+        let gratuitous_interval = ads.iter().filter_map(|s| s.interval).min();
         let needs = Needs {
             ip,
             ads,
-            labels: &labels,
             reports: live.reports,
             ready,
         };
