@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build deps lab-tools test lint fmt-check clippy unit e2e crds bench demo fuzz shellcheck lab-start lab-stop clean-lab
+.PHONY: all build images print-image-tag kind deps lab-tools test lint fmt-check clippy unit e2e crds bench demo fuzz shellcheck lab-start lab-stop clean-lab
 
 all: build
 
@@ -18,9 +18,33 @@ lab-tools:
 build:
 	$(CARGO) build --workspace --bins
 
-## test: formatting, lints, unit and property tests, the CRD-drift test, and the lab suites
+## images: both container images, from static binaries built here, named as the chart's defaults
+IMAGE_REGISTRY ?= ghcr.io/ferrolb
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' charts/ferrolb/Chart.yaml)
+IMAGE_TARGET := x86_64-unknown-linux-gnu
+print-image-tag:
+	@echo $(IMAGE_TAG)
+
+images:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked \
+		--target $(IMAGE_TARGET) -p ferrolb-controller -p ferrolb-speaker
+	docker build -q --target host -f controller/Dockerfile -t $(IMAGE_REGISTRY)/ferrolb-controller:$(IMAGE_TAG) .
+	docker build -q --target host -f speaker/Dockerfile -t $(IMAGE_REGISTRY)/ferrolb-speaker:$(IMAGE_TAG) .
+	@docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^$(IMAGE_REGISTRY)/ferrolb-(controller|speaker):$(IMAGE_TAG) '
+
+## test: formatting, lints, unit and property tests, the CRD-drift test, the lab suites, and the
+## kind suite (a Docker engine is started for it if none runs, and stopped again at the end)
 test: deps fmt-check shellcheck clippy build
-	$(CARGO) test --workspace --no-fail-fast
+	@tests/lab/install-deps.sh --docker
+	@trap 'tests/lab/docker-engine.sh stop' EXIT; rc=0; \
+	  $(CARGO) test --workspace --no-fail-fast || rc=$$?; \
+	  tests/kind/e2e.sh || rc=$$?; \
+	  exit $$rc
+
+## kind: only the kind suite (tests/kind/e2e.sh --help for its options)
+kind:
+	@tests/lab/install-deps.sh --docker
+	tests/kind/e2e.sh $(KIND_ARGS)
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -29,7 +53,7 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 shellcheck:
-	shellcheck tests/lab/*.sh tests/*.sh tests/kind/*.sh .ci/run
+	shellcheck tests/lab/*.sh tests/*.sh tests/kind/*.sh tests/kind/node/prelude tests/kind/unprivileged/docker .ci/run
 
 unit:
 	$(CARGO) test --workspace --lib --bins

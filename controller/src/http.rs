@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 pub struct Health {
     /// The metrics registry.
     pub registry: Registry,
-    /// Set once the initial sync is done: only then is the process ready.
+    /// Set once every cache is listed: a standby replica is then ready to take over.
     pub ready: AtomicBool,
 }
 
@@ -47,7 +47,7 @@ async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
     if h.ready.load(Ordering::Acquire) {
         (StatusCode::OK, "ok\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "initial sync not done\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced\n")
     }
 }
 

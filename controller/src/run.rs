@@ -166,23 +166,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| format!("ferrolb-controller-{}", std::process::id()));
 
-    let mut leadership = if args.leader_elect {
-        let cfg = LeaseConfig {
-            namespace: args.lease_namespace.clone(),
-            name: args.lease_name.clone(),
-            identity: identity.clone(),
-            duration: Duration::from_secs(args.lease_seconds),
-        };
-        info!(identity = %identity, lease = %format!("{}/{}", cfg.namespace, cfg.name), "waiting for leadership");
-        let l = leader::acquire(client.clone(), &cfg)
-            .await
-            .context("acquiring the leader lease")?;
-        info!(identity = %identity, "became leader");
-        Some(l)
-    } else {
-        None
-    };
-
     let (pools_store, pool_events) = cache::<IPAddressPool>(&client);
     let (ads_store, ad_events) = cache::<L2Advertisement>(&client);
     let (ns_store, ns_events) = cache::<Namespace>(&client);
@@ -265,6 +248,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         status_changed: Notify::new(),
     });
 
+    // Leadership: the caches fill while this replica waits for the Lease, and nothing is
+    // written before it holds it (every write waits for the initial sync below).
+    let (leading_tx, mut leading_rx) = watch::channel(false);
+
     // The initial sync: every cache complete, pools known, existing addresses re-reserved.
     let init = {
         let ctx = ctx.clone();
@@ -285,14 +272,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 error!(error = %e, "a cache closed before it was ready");
                 return;
             }
-            debug!("caches listed; re-reserving existing addresses");
+            // Ready means able to take over: a standby with complete caches is as ready as the
+            // leader, so two replicas make an Available Deployment and a rolling update (whose
+            // new Pod waits for the old one's Lease) can finish.
+            health.set_ready();
+            if leading_rx.wait_for(|leading| *leading).await.is_err() {
+                return;
+            }
+            debug!("caches listed and leading; re-reserving existing addresses");
             {
                 let mut st = ctx.state.lock().await;
                 pools::apply(&mut st, &pls.state());
                 reserve_existing(&mut st, &svcs, &nss, ctx.class.as_deref());
             }
             let _ = synced_tx.send(true);
-            health.set_ready();
             // Every listed Service, now that the store holds them all.
             ctx.retry_all.notify_one();
             ctx.status_changed.notify_one();
@@ -432,11 +425,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|_| async {});
 
-    let lost = async {
-        match leadership.as_mut() {
-            Some(l) => l.lost().await,
-            None => std::future::pending().await,
+    let mut leadership = None;
+    let lead = async {
+        if !args.leader_elect {
+            let _ = leading_tx.send(true);
+            return std::future::pending().await;
         }
+        let cfg = LeaseConfig {
+            namespace: args.lease_namespace.clone(),
+            name: args.lease_name.clone(),
+            identity: identity.clone(),
+            duration: Duration::from_secs(args.lease_seconds),
+        };
+        info!(identity = %identity, lease = %format!("{}/{}", cfg.namespace, cfg.name), "standing by for leadership");
+        let held = leader::acquire(client.clone(), &cfg)
+            .await
+            .context("acquiring the leader lease")?;
+        info!(identity = %identity, "became leader");
+        let _ = leading_tx.send(true);
+        leadership.insert(held).lost().await;
+        Err(anyhow::anyhow!(
+            "lost leadership; exiting so a standby takes over"
+        ))
     };
     let outcome = tokio::select! {
         () = runner => Ok(()),
@@ -444,7 +454,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             warn!("reconciles did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
             Ok(())
         }
-        () = lost => Err(anyhow::anyhow!("lost leadership; exiting so a standby takes over")),
+        r = lead => r,
         r = server => Err(anyhow::anyhow!("the metrics endpoint stopped: {r:?}")),
     };
     for t in [

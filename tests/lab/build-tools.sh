@@ -62,7 +62,7 @@ step() {
   echo "lab build: $name done in $((SECONDS - start)) s" >&2
 }
 
-export GOFLAGS=-mod=readonly
+export GOFLAGS=-mod=readonly CGO_ENABLED=0
 step kubernetes sh -c "cd '$gomods/kubernetes' && go build -trimpath -ldflags '$ldk' -o '$tmp/' k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl"
 step etcd sh -c "cd '$gomods/etcd' && go build -trimpath -ldflags '-s -w' -o '$tmp/etcd' go.etcd.io/etcd/server/v3"
 step helm sh -c "cd '$gomods/helm' && go build -trimpath -ldflags '-s -w -X helm.sh/helm/v3/internal/version.version=$helm' -o '$tmp/helm' helm.sh/helm/v3/cmd/helm"
