@@ -1,5 +1,7 @@
 //! Logging set-up: plain text for people, JSON for log pipelines.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -17,7 +19,8 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,kube_lease_manager=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
-        LogFormat::Plain => builder.init(),
+        // Colour only on a terminal: `kubectl logs` and log collectors read a file or pipe.
+        LogFormat::Plain => builder.with_ansi(std::io::stdout().is_terminal()).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }

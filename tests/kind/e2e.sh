@@ -355,6 +355,9 @@ main() {
   rm -f "$config"
   install_pod_network
   eventually 240 "every node Ready" kubectl wait node --all --for=condition=Ready --timeout=5s
+  # Service addresses (the API server's among them) work only once kube-proxy runs.
+  eventually 180 "kube-proxy on every node" kubectl -n kube-system rollout status daemonset/kube-proxy --timeout=5s
+  eventually 180 "CoreDNS" kubectl -n kube-system rollout status deployment/coredns --timeout=5s
   log "cluster ready after $((SECONDS - start)) s"
 
   # The user's path: build the images, load them, install the chart with its image defaults.
@@ -398,13 +401,17 @@ main() {
     die "service echo got $addr, which is not in the carved pool"
   log "service echo: $addr"
 
-  docker run -d --name "$client" --network kind --entrypoint sleep "$node_image" 3600 >/dev/null
+  # NET_ADMIN only to flush its own ARP cache between checks.
+  docker run -d --name "$client" --network kind --cap-add NET_ADMIN --entrypoint sleep "$node_image" 3600 >/dev/null
   check_reaches echo
 
-  # The speaker must not answer on the CNI's veths: a node with Pods shows what it opened.
-  local node
+  # The speaker must not answer on the CNI's veths: on nodes with Pods it opens eth0 only.
+  local node pod opened
   for node in $(kind get nodes --name "$cluster"); do
-    log "$node: interfaces $(docker exec "$node" ls /sys/class/net | paste -sd' ' -)"
+    pod=$(speaker_pod_on "$node")
+    opened=$(kubectl -n "$namespace" logs "$pod" | sed -n 's/.*answering ARP\/NDP on interface interface=\([^ ]*\).*/\1/p' | sort -u | paste -sd' ' -)
+    log "$node: interfaces $(docker exec "$node" ls /sys/class/net | paste -sd' ' -); the speaker answers on: $opened"
+    [ "$opened" = eth0 ] || die "the speaker on $node answers on '$opened', not on eth0 alone"
   done
 
   # Drain: the PodDisruptionBudget lets one controller Pod go because the other is Ready.

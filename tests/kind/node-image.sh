@@ -54,8 +54,11 @@ packages=systemd,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,k
 suite=bookworm
 mirror=${FERROLB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
-key=$(cat "$gomods"/*/go.mod "$gomods"/*/go.sum "$k8smod/go.mod" "$k8smod/go.sum" \
-  "$here/node/Dockerfile" "$here/node/prelude" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)
+# The cache key: every pin, the node's Dockerfile and prelude, and the layout of what this
+# script builds (raise it when a change here changes the images).
+layout=1
+key=$( (cat "$gomods"/*/go.mod "$gomods"/*/go.sum "$k8smod/go.mod" "$k8smod/go.sum" \
+  "$here/node/Dockerfile" "$here/node/prelude"; echo "layout $layout") | sha256sum | cut -c1-12)
 cache_root="${FERROLB_KIND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferrolb/kind}"
 cache="$cache_root/k8s-$k8s-kind-$kind_v-$key"
 bin="$cache/bin"

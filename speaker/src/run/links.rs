@@ -9,7 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::election::NodeName;
 use crate::metrics::Metrics;
 use crate::socket::{
-    Link, LinkEvent, LocalInterface, SharedTable, local_interfaces, spawn_responders,
+    Link, LinkEvent, LocalInterface, SharedTable, SkipReason, local_interfaces, spawn_responders,
 };
 use crate::swim::PeerReport;
 
@@ -18,6 +18,8 @@ pub struct Links {
     links: BTreeMap<String, Arc<Link>>,
     interfaces: Vec<LocalInterface>,
     failed: BTreeSet<String>,
+    /// Interfaces left alone by the rule in `socket::skip`, to log each once.
+    skipped: BTreeSet<String>,
     table: SharedTable,
     metrics: Arc<Metrics>,
     events: UnboundedSender<LinkEvent>,
@@ -34,6 +36,7 @@ impl Links {
             links: BTreeMap::new(),
             interfaces: Vec::new(),
             failed: BTreeSet::new(),
+            skipped: BTreeSet::new(),
             table,
             metrics,
             events,
@@ -43,7 +46,23 @@ impl Links {
     /// Opens sockets on new interfaces and closes those of vanished ones; true if the set of
     /// interfaces or their networks changed.
     pub fn rescan(&mut self) -> bool {
-        let now = local_interfaces();
+        let (now, skipped) = local_interfaces();
+        let skipped_now: BTreeSet<String> = skipped.iter().map(|(n, _)| n.clone()).collect();
+        for (name, reason) in &skipped {
+            if !self.skipped.contains(name) {
+                // One line per Pod veth would drown the log; a bridge or bond member is a
+                // choice of the node's own configuration, worth an operator's eye.
+                match reason {
+                    SkipReason::Virtual(_) => {
+                        tracing::debug!(interface = %name, reason = %reason, "not answering ARP/NDP on interface")
+                    }
+                    SkipReason::Member(_) => {
+                        tracing::info!(interface = %name, reason = %reason, "not answering ARP/NDP on interface")
+                    }
+                }
+            }
+        }
+        self.skipped = skipped_now;
         for iface in &now {
             let current = self.links.get(&iface.name);
             if let Some(link) = current.filter(|l| l.mac == iface.mac) {

@@ -1,6 +1,7 @@
 //! One interface of this node and the packet sockets open on it.
 
 use std::os::fd::IntoRawFd;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use pnet::datalink::{
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
 use super::filter;
+use super::skip::{SkipReason, master_of, skip_reason};
 use crate::wire::MacAddr;
 
 const ETHERTYPE_ARP: u16 = 0x0806;
@@ -47,11 +49,24 @@ pub struct LocalInterface {
     pnet: NetworkInterface,
 }
 
-/// The interfaces of this node that can announce: up, not loopback, with a MAC and an address.
-pub fn local_interfaces() -> Vec<LocalInterface> {
+/// The interfaces of this node that can announce (up, not loopback, with a MAC and an address,
+/// and not made by container networking nor part of a bridge or bond), and those skipped by
+/// that last rule, with why.
+pub fn local_interfaces() -> (Vec<LocalInterface>, Vec<(String, SkipReason)>) {
+    let sys = Path::new("/sys/class/net");
+    let mut skipped = Vec::new();
     let mut found: Vec<LocalInterface> = datalink::interfaces()
         .into_iter()
         .filter(|i| i.is_up() && !i.is_loopback() && !i.ips.is_empty())
+        .filter(
+            |i| match skip_reason(&i.name, master_of(sys, &i.name).as_deref()) {
+                Some(reason) => {
+                    skipped.push((i.name.clone(), reason));
+                    false
+                }
+                None => true,
+            },
+        )
         .filter_map(|i| {
             let mac = i.mac.filter(|m| *m != MacAddr::zero())?;
             let nets = i
@@ -68,7 +83,7 @@ pub fn local_interfaces() -> Vec<LocalInterface> {
         })
         .collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
-    found
+    (found, skipped)
 }
 
 type Sender = Mutex<Box<dyn DataLinkSender>>;

@@ -8,8 +8,10 @@
 mod filter;
 mod link;
 mod responder;
+mod skip;
 mod table;
 
 pub use link::{Link, LinkError, LocalInterface, local_interfaces};
 pub use responder::{LinkEvent, spawn_responders};
+pub use skip::SkipReason;
 pub use table::{SharedTable, Table};
