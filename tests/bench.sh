@@ -11,6 +11,8 @@ cd "$root"
 export FERROLB_PROFILE=release
 out=${FERROLB_BENCH_OUT:-${CARGO_TARGET_DIR:-$root/target}/bench}
 mkdir -p "$out"
+# The kind benchmark may start a Docker engine; stop it again if so.
+trap 'tests/lab/docker-engine.sh stop' EXIT
 
 cargo build --release --workspace --bins
 names=$(sed -n 's/^name = "ferrolb-bench-\(.*\)"/\1/p' tests/Cargo.toml)
@@ -26,5 +28,13 @@ for name in $names; do
     failed=1
   fi
 done
+# Failover on real nodes: the kind suite with 10 trials of each kind of failure.
+if [ -z "${FERROLB_BENCH:-}" ] || [ "$FERROLB_BENCH" = kind ]; then
+  printf '\n== bench kind\n'
+  if ! { tests/lab/install-deps.sh --docker && tests/kind/e2e.sh --trials "${FERROLB_KIND_TRIALS:-10}" --results "$out/kind.json"; }; then
+    echo "bench kind failed" >&2
+    failed=1
+  fi
+fi
 printf '\nresults: %s\n' "$out"
 exit "$failed"

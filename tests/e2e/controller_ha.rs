@@ -275,3 +275,129 @@ async fn lab_controller_survives_an_api_server_restart() {
     let distinct: BTreeSet<_> = map.values().flatten().collect();
     assert_eq!(distinct.len(), 2);
 }
+
+/// `/readyz` of a controller started with `--metrics-addr 127.0.0.1:<port>`: its status code
+/// and body, from inside the control-plane namespace.
+async fn readyz(lab: &Lab, port: u16) -> Option<(String, String)> {
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let mut cmd = tokio::process::Command::from(lab.netns_cmd("cp", "curl"));
+    cmd.args(["-s", "--max-time", "2", "-w", "\n%{http_code}", &url])
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().await.ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n')?;
+    Some((code.to_owned(), body.to_owned()))
+}
+
+#[tokio::test]
+async fn lab_a_standby_replica_is_ready_and_writes_only_once_it_leads() {
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    use k8s_openapi::jiff::Timestamp;
+    use kube::api::DeleteParams;
+
+    let _serial = serial().await;
+    let ns = "standby";
+    let (lab, client, api) = setup(ns, "10.203.0.0/24").await;
+    ensure_namespace(&client, "ferrolb-system").await;
+    // Another replica holds the Lease and renews it every second, so this one stands by.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "ferrolb-system");
+    let _ = leases
+        .delete("ferrolb-standby", &DeleteParams::default())
+        .await;
+    let lease = |renewed: Timestamp| Lease {
+        metadata: kube::api::ObjectMeta {
+            name: Some("ferrolb-standby".into()),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("another-replica".into()),
+            lease_duration_seconds: Some(3),
+            acquire_time: Some(MicroTime(renewed)),
+            renew_time: Some(MicroTime(renewed)),
+            ..Default::default()
+        }),
+    };
+    leases
+        .create(&PostParams::default(), &lease(Timestamp::now()))
+        .await
+        .expect("lease");
+    let other_leader = {
+        let leases = leases.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let patch = serde_json::json!({"spec": {"renewTime": MicroTime(Timestamp::now())}});
+                let _ = leases
+                    .patch(
+                        "ferrolb-standby",
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Merge(&patch),
+                    )
+                    .await;
+            }
+        })
+    };
+    let port = 17491;
+    let mut standby = lab
+        .start_controller(
+            "standby",
+            &[
+                "--leader-elect=true",
+                "--lease-namespace",
+                "ferrolb-system",
+                "--lease-name",
+                "ferrolb-standby",
+                "--lease-seconds",
+                "3",
+                "--identity",
+                "standby",
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+            ],
+        )
+        .expect("controller");
+
+    // Ready while standing by: its caches are synced, so it can take over at once.
+    wait_for(
+        "the standby to be ready",
+        Duration::from_secs(30),
+        || async {
+            match readyz(lab, port).await {
+                Some((code, _)) if code == "200" => Ok(()),
+                other => Err(format!("{other:?}; log:\n{}", standby.log())),
+            }
+        },
+    )
+    .await
+    .expect("a standby replica is Ready");
+    assert!(standby.log().contains("standing by for leadership"));
+    assert!(!standby.log().contains("became leader"));
+
+    // A Service created now is left alone: every write waits for leadership.
+    api.create(
+        &PostParams::default(),
+        &mk_lb_service(ns, "waits", &[80], &[]),
+    )
+    .await
+    .expect("service");
+    let held = leases.get("ferrolb-standby").await.expect("lease");
+    assert_eq!(
+        held.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some("another-replica")
+    );
+    let svc = api.get("waits").await.expect("service");
+    assert!(
+        ingress_ips(&svc).is_empty(),
+        "a standby wrote an address: {:?}",
+        svc.status
+    );
+
+    // The other replica stops renewing: this one takes the Lease once it expires, and
+    // allocates.
+    other_leader.abort();
+    wait_for_ips(&api, "waits", 1, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("the new leader did not allocate: {e}\n{}", standby.log()));
+    standby.kill();
+}

@@ -933,11 +933,12 @@ fn kind_dry_run_picks_the_top_free_addresses_of_the_subnet() {
     // The steps are printed, in order, and nothing is run.
     let steps: Vec<_> = [
         "kind create cluster",
-        "docker build",
+        "make images",
         "kind load",
         "helm install",
-        "arping",
         "curl",
+        "speaker Pod of the owner deleted",
+        "helm uninstall",
         "kind delete cluster",
     ]
     .iter()

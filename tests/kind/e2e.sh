@@ -212,8 +212,8 @@ owner_of() {
 }
 
 # The client reaches the address over HTTP; prints the answering Pod's name.
-client_get() { # address
-  docker exec "$client" curl -sS --max-time 3 --retry 20 --retry-all-errors --retry-delay 1 "http://$1/hostname"
+client_get() { # address port
+  docker exec "$client" curl -sS --max-time 3 --retry 20 --retry-all-errors --retry-delay 1 "http://$1:$2/hostname"
 }
 
 # The MAC the client's kernel resolved for the address.
@@ -223,12 +223,17 @@ client_mac() { # address
 
 # Traffic to the address reaches a backend through ARP answered by the owning node's speaker.
 check_reaches() { # service
-  local svc=$1 addr owner mac pod
+  local svc=$1 addr port owner mac pod
   addr=$(service_ip "$svc")
-  eventually 60 "service $svc to be announced" test -n "$(owner_of "$svc")"
+  port=$(kubectl get service "$svc" -o jsonpath='{.spec.ports[0].port}')
+  if ! (eventually 60 "service $svc to be announced" test -n "$(owner_of "$svc")"); then
+    kubectl get service "$svc" -o jsonpath='{.status}' >&2
+    kubectl -n "$namespace" logs -l app.kubernetes.io/component=speaker --tail=20 --prefix >&2 || true
+    die "service $svc was not announced within 60 s (status and speaker logs above)"
+  fi
   owner=$(owner_of "$svc")
   docker exec "$client" ip neigh flush all
-  pod=$(client_get "$addr") || die "the client could not reach $addr (service $svc)"
+  pod=$(client_get "$addr" "$port") || die "the client could not reach $addr:$port (service $svc)"
   mac=$(client_mac "$addr")
   [ "$mac" = "$(node_mac "$owner")" ] ||
     die "the client resolved $addr to $mac, not to $owner's $(node_mac "$owner")"
@@ -268,9 +273,31 @@ speaker_pod_on() { # node
     --field-selector "spec.nodeName=$1" -o jsonpath='{.items[0].metadata.name}'
 }
 
+# Waits until the owner of the service has stayed the same for 3 s and the client resolves the
+# address to it: a speaker that just came back takes its addresses back (the ranking puts it
+# first again), and a trial must start from a settled owner.
+settle() { # service
+  local svc=$1 addr owner deadline=$((SECONDS + 90)) since=$SECONDS last=""
+  addr=$(service_ip "$svc")
+  while :; do
+    [ $SECONDS -lt $deadline ] || die "the owner of $svc did not settle within 90 s"
+    owner=$(owner_of "$svc")
+    if [ -z "$owner" ] || [ "$owner" != "$last" ]; then
+      last=$owner; since=$SECONDS
+    elif [ $((SECONDS - since)) -ge 3 ]; then
+      docker exec "$client" ip neigh flush all
+      client_get "$addr" "$(kubectl get service "$svc" -o jsonpath='{.spec.ports[0].port}')" >/dev/null
+      [ "$(client_mac "$addr")" = "$(node_mac "$owner")" ] && return 0
+      last=""
+    fi
+    sleep 0.5
+  done
+}
+
 trial_speaker_delete() {
   local addr owner old t0 out t1
-  addr=$(service_ip echo); owner=$(owner_of echo); old=$(node_mac "$owner")
+  settle echo-local
+  addr=$(service_ip echo-local); owner=$(owner_of echo-local); old=$(node_mac "$owner")
   out=$(mktemp)
   measure_failover "$addr" "$old" "$out" &
   local watcher=$!
@@ -285,7 +312,8 @@ trial_speaker_delete() {
 
 trial_node_kill() {
   local addr owner old t0 out t1
-  addr=$(service_ip echo); owner=$(owner_of echo); old=$(node_mac "$owner")
+  settle echo-local
+  addr=$(service_ip echo-local); owner=$(owner_of echo-local); old=$(node_mac "$owner")
   out=$(mktemp)
   measure_failover "$addr" "$old" "$out" &
   local watcher=$!
@@ -391,8 +419,33 @@ main() {
   [ "$(kubectl -n "$namespace" get deployment "$release-controller" -o jsonpath='{.status.availableReplicas}')" = 2 ] ||
     die "the controller Deployment does not have 2 available replicas"
 
-  kubectl create deployment echo --image="$agnhost" --replicas=3 -- /agnhost netexec --http-port=8080
+  # One backend Pod per worker (at most one per node, so a drained worker gets its Pod back
+  # when uncordoned): the Local Service below always has a ready endpoint on each worker.
+  kubectl apply -f - <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo, labels: {app: echo}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      topologySpreadConstraints:
+        - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: echo}}}
+      containers:
+        - name: agnhost
+          image: $agnhost
+          args: [netexec, --http-port=8080]
+          ports: [{containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /hostname, port: 8080}, periodSeconds: 2}
+EOF
   kubectl expose deployment echo --type=LoadBalancer --port=80 --target-port=8080
+  # The failover trials use externalTrafficPolicy Local: traffic stays on the node that answers
+  # ARP, so what is measured is ferrolb's takeover, not kube-proxy sending part of the requests
+  # to the Pods of a dead node until the node controller notices.
+  kubectl expose deployment echo --name echo-local --type=LoadBalancer --port=80 --target-port=8080 \
+    --overrides='{"apiVersion": "v1", "spec": {"externalTrafficPolicy": "Local"}}'
   kubectl rollout status deployment/echo --timeout=120s
   eventually 60 "service echo to get an address" test -n "$(service_ip echo)"
   local addr
@@ -404,6 +457,8 @@ main() {
   # NET_ADMIN only to flush its own ARP cache between checks.
   docker run -d --name "$client" --network kind --cap-add NET_ADMIN --entrypoint sleep "$node_image" 3600 >/dev/null
   check_reaches echo
+  eventually 60 "service echo-local to get an address" test -n "$(service_ip echo-local)"
+  check_reaches echo-local
 
   # The speaker must not answer on the CNI's veths: on nodes with Pods it opens eth0 only.
   local node pod opened
