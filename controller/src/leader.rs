@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use kube::Client;
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -28,22 +31,68 @@ pub struct Leadership {
 }
 
 /// Waits until this replica holds the lease.
+///
+/// kube-lease-manager checks a Lease held by another replica again only when it expires, so a
+/// leader that gives its Lease up on a clean stop (a rolling update, a deleted Pod) would leave
+/// the group leaderless for up to the Lease's duration. The Lease is watched as well: when it is
+/// released, the attempt starts over at once.
 pub async fn acquire(client: Client, cfg: &LeaseConfig) -> Result<Leadership, LeaseManagerError> {
     let secs = cfg.duration.as_secs().max(2);
-    let manager = LeaseManagerBuilder::new(client, &cfg.name)
-        .with_namespace(&cfg.namespace)
-        .with_identity(&cfg.identity)
-        .with_duration(secs)
-        .with_grace((secs / 3).max(1))
-        .build()
-        .await?;
-    let (mut rx, task) = manager.watch().await;
-    while !*rx.borrow_and_update() {
-        if rx.changed().await.is_err() {
-            break;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &cfg.namespace);
+    loop {
+        let manager = LeaseManagerBuilder::new(client.clone(), &cfg.name)
+            .with_namespace(&cfg.namespace)
+            .with_identity(&cfg.identity)
+            .with_duration(secs)
+            .with_grace((secs / 3).max(1))
+            .build()
+            .await?;
+        let (mut rx, task) = manager.watch().await;
+        let outcome = tokio::select! {
+            () = wait_leading(&mut rx) => Attempt::Leading,
+            () = wait_released(&leases, &cfg.name) => Attempt::Released,
+        };
+        match outcome {
+            Attempt::Leading => return Ok(Leadership { rx, task }),
+            Attempt::Released => {
+                tracing::debug!(lease = %cfg.name, "the Lease was released; trying to take it");
+                drop(rx);
+                let _ = task.await;
+            }
         }
     }
-    Ok(Leadership { rx, task })
+}
+
+/// How one attempt to take the Lease ended.
+enum Attempt {
+    Leading,
+    Released,
+}
+
+async fn wait_leading(rx: &mut watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            // The manager stopped; only a release can start another attempt.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Resolves when the Lease changes to having no holder (what a clean release writes).
+async fn wait_released(leases: &Api<Lease>, name: &str) {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = std::pin::pin!(watcher(leases.clone(), config).default_backoff());
+    while let Some(event) = events.next().await {
+        if let Ok(watcher::Event::Apply(lease)) = event
+            && lease
+                .spec
+                .and_then(|s| s.holder_identity)
+                .is_none_or(|h| h.is_empty())
+        {
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 impl Leadership {

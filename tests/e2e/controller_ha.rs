@@ -300,7 +300,7 @@ async fn lab_a_standby_replica_is_ready_and_writes_only_once_it_leads() {
     let ns = "standby";
     let (lab, client, api) = setup(ns, "10.203.0.0/24").await;
     ensure_namespace(&client, "ferrolb-system").await;
-    // Another replica holds the Lease and renews it every second, so this one stands by.
+    // Another replica holds a 30-second Lease and renews it every second, so this one stands by.
     let leases: Api<Lease> = Api::namespaced(client.clone(), "ferrolb-system");
     let _ = leases
         .delete("ferrolb-standby", &DeleteParams::default())
@@ -312,7 +312,7 @@ async fn lab_a_standby_replica_is_ready_and_writes_only_once_it_leads() {
         },
         spec: Some(LeaseSpec {
             holder_identity: Some("another-replica".into()),
-            lease_duration_seconds: Some(3),
+            lease_duration_seconds: Some(30),
             acquire_time: Some(MicroTime(renewed)),
             renew_time: Some(MicroTime(renewed)),
             ..Default::default()
@@ -393,10 +393,21 @@ async fn lab_a_standby_replica_is_ready_and_writes_only_once_it_leads() {
         svc.status
     );
 
-    // The other replica stops renewing: this one takes the Lease once it expires, and
-    // allocates.
+    // The other replica stops cleanly and releases the Lease: this one takes it at once, not
+    // when the 30 seconds are up, and allocates.
     other_leader.abort();
-    wait_for_ips(&api, "waits", 1, Duration::from_secs(30))
+    let release = serde_json::json!({"spec": {
+        "holderIdentity": null, "renewTime": null, "acquireTime": null, "leaseDurationSeconds": null
+    }});
+    leases
+        .patch(
+            "ferrolb-standby",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&release),
+        )
+        .await
+        .expect("release");
+    wait_for_ips(&api, "waits", 1, Duration::from_secs(10))
         .await
         .unwrap_or_else(|e| panic!("the new leader did not allocate: {e}\n{}", standby.log()));
     standby.kill();

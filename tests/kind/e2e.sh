@@ -221,23 +221,16 @@ client_mac() { # address
   docker exec "$client" ip neigh show "$1" | sed -n 's/.* lladdr \([0-9a-f:]*\).*/\1/p'
 }
 
-# Traffic to the address reaches a backend through ARP answered by the owning node's speaker.
+# Traffic to the address reaches a backend through ARP answered by the owning node's speaker
+# (the one its Announced condition names, once that has settled).
 check_reaches() { # service
-  local svc=$1 addr port owner mac pod
+  local svc=$1 addr port owner pod
+  settle "$svc"
   addr=$(service_ip "$svc")
   port=$(kubectl get service "$svc" -o jsonpath='{.spec.ports[0].port}')
-  if ! (eventually 60 "service $svc to be announced" test -n "$(owner_of "$svc")"); then
-    kubectl get service "$svc" -o jsonpath='{.status}' >&2
-    kubectl -n "$namespace" logs -l app.kubernetes.io/component=speaker --tail=20 --prefix >&2 || true
-    die "service $svc was not announced within 60 s (status and speaker logs above)"
-  fi
   owner=$(owner_of "$svc")
-  docker exec "$client" ip neigh flush all
   pod=$(client_get "$addr" "$port") || die "the client could not reach $addr:$port (service $svc)"
-  mac=$(client_mac "$addr")
-  [ "$mac" = "$(node_mac "$owner")" ] ||
-    die "the client resolved $addr to $mac, not to $owner's $(node_mac "$owner")"
-  log "service $svc: $addr answered by pod $pod, ARP answered by $owner ($mac)"
+  log "service $svc: $addr:$port answered by pod $pod; ARP answered by $owner ($(client_mac "$addr"))"
 }
 
 # A client-side measurement: from now, the milliseconds until an HTTP request to the address
@@ -280,7 +273,11 @@ settle() { # service
   local svc=$1 addr owner deadline=$((SECONDS + 90)) since=$SECONDS last=""
   addr=$(service_ip "$svc")
   while :; do
-    [ $SECONDS -lt $deadline ] || die "the owner of $svc did not settle within 90 s"
+    if [ $SECONDS -ge $deadline ]; then
+      kubectl get service "$svc" -o jsonpath='{.status}' >&2
+      kubectl -n "$namespace" logs -l app.kubernetes.io/component=speaker --tail=20 --prefix >&2 || true
+      die "service $svc: no settled owner that the client reaches within 90 s (status and speaker logs above; the client resolves $addr to $(client_mac "$addr"))"
+    fi
     owner=$(owner_of "$svc")
     if [ -z "$owner" ] || [ "$owner" != "$last" ]; then
       last=$owner; since=$SECONDS
