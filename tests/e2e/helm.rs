@@ -314,9 +314,8 @@ fn chart_renders_speaker_on_host_network_with_only_net_raw() {
             )
         })
         .collect();
-    for p in [(7473, "TCP"), (7946, "UDP"), (7946, "TCP")] {
-        assert!(ports.contains(&p), "{p:?} missing from {ports:?}");
-    }
+    // Membership is UDP only: no TCP port is declared that nothing listens on.
+    assert_eq!(ports, [(7473, "TCP"), (7946, "UDP")]);
     // The key is a file from the Secret, never fetched through the API.
     let key_file = env["FERROLB_MEMBERLIST_KEY_FILE"]["value"]
         .as_str()

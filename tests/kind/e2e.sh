@@ -162,7 +162,9 @@ trap 'exit 130' INT TERM
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# Runs a command until it succeeds, for at most $1 seconds.
+# Runs a command until it succeeds, for at most $1 seconds. The command is run anew each time,
+# so conditions that need a value looked up are functions (has_address, ...), never "$(...)"
+# arguments, which would be looked up once.
 eventually() { # seconds, what, command...
   local secs=$1 what=$2; shift 2
   local deadline=$((SECONDS + secs))
@@ -182,8 +184,7 @@ install_pod_network() {
   mapfile -t nodes < <(kind get nodes --name "$cluster")
   declare -A cidrs ips
   for n in "${nodes[@]}"; do
-    eventually 120 "node $n to get a pod CIDR" \
-      test -n "$(kubectl get node "$n" -o jsonpath='{.spec.podCIDR}' 2>/dev/null)"
+    eventually 120 "node $n to get a pod CIDR" has_pod_cidr "$n"
     cidrs[$n]=$(kubectl get node "$n" -o jsonpath='{.spec.podCIDR}')
     ips[$n]=$(node_ip "$n")
   done
@@ -204,6 +205,12 @@ EOF
 }
 
 service_ip() { kubectl get service "$1" -o jsonpath='{.status.loadBalancer.ingress[0].ip}'; }
+has_address() { test -n "$(service_ip "$1")"; }
+has_pod_cidr() { test -n "$(kubectl get node "$1" -o jsonpath='{.spec.podCIDR}' 2>/dev/null)"; }
+lease_holder() { kubectl -n "$namespace" get lease ferrolb-controller -o jsonpath='{.spec.holderIdentity}'; }
+led_by_other_than() { local h; h=$(lease_holder); [ -n "$h" ] && [ "$h" != "$1" ]; }
+no_pods_left() { test -z "$(kubectl -n "$namespace" get pods -o name)"; }
+nft_programmed() { docker exec "$(owner_of "$1")" nft list table ip kube-proxy; }
 
 # The node the Service's Announced condition names.
 owner_of() {
@@ -233,19 +240,23 @@ check_reaches() { # service
   log "service $svc: $addr:$port answered by pod $pod; ARP answered by $owner ($(client_mac "$addr"))"
 }
 
-# A client-side measurement: from now, the milliseconds until an HTTP request to the address
-# succeeds through a MAC other than old_mac. Runs in the client, bounded by 30 s.
+# A client-side measurement, in the client: once a request has gone through old_mac it prints
+# "ready"; then, the first time a request succeeds through another MAC, "done <ms> <mac>".
+# Bounded by 40 s.
 measure_failover() { # address old_mac out_file
   docker exec "$client" bash -c '
-    addr=$1 old=$2; end=$((SECONDS + 30))
+    addr=$1 old=$2 ready=false end=$((SECONDS + 40))
     while [ $SECONDS -lt $end ]; do
       if curl -s -o /dev/null --max-time 0.25 "http://$addr/hostname"; then
         mac=$(ip neigh show "$addr" | sed -n "s/.* lladdr \([0-9a-f:]*\).*/\1/p")
-        if [ -n "$mac" ] && [ "$mac" != "$old" ]; then echo "$(($(date +%s%N) / 1000000)) $mac"; exit 0; fi
+        if [ "$ready" = false ] && [ "$mac" = "$old" ]; then echo ready; ready=true; fi
+        if [ "$ready" = true ] && [ -n "$mac" ] && [ "$mac" != "$old" ]; then
+          echo "done $(($(date +%s%N) / 1000000)) $mac"; exit 0
+        fi
       fi
       sleep 0.02
     done
-    echo "timeout"; exit 1' _ "$1" "$2" >"$3" 2>&1
+    echo timeout; exit 1' _ "$1" "$2" >"$3" 2>&1
 }
 
 declare -A figures
@@ -291,40 +302,32 @@ settle() { # service
   done
 }
 
-trial_speaker_delete() {
-  local addr owner old t0 out t1
+# One failover trial on echo-local: the fault ($2, given the owning node) is applied while the
+# client sends requests; records the milliseconds until a request succeeds through another node.
+trial_owner=""
+trial() { # label fault
+  local label=$1 fault=$2 addr old out watcher t0 t1
   settle echo-local
-  addr=$(service_ip echo-local); owner=$(owner_of echo-local); old=$(node_mac "$owner")
+  addr=$(service_ip echo-local); trial_owner=$(owner_of echo-local); old=$(node_mac "$trial_owner")
   out=$(mktemp)
   measure_failover "$addr" "$old" "$out" &
-  local watcher=$!
-  sleep 0.3 # the watcher's first request is under way: it sees traffic before and after
+  watcher=$!
+  eventually 15 "the client to reach $addr through $trial_owner" grep -q '^ready' "$out"
   t0=$(now_ms)
-  kubectl -n "$namespace" delete pod "$(speaker_pod_on "$owner")" --wait=false >/dev/null
-  wait "$watcher" || die "speaker Pod deleted on $owner: no other node answered within 30 s ($(cat "$out"))"
-  read -r t1 _ <"$out"; rm -f "$out"
-  record speaker-pod-deleted $((t1 - t0))
-  wait_ready_cluster
+  "$fault" "$trial_owner"
+  wait "$watcher" || die "$label on $trial_owner: no other node answered within 40 s ($(tail -n1 "$out"))"
+  t1=$(sed -n 's/^done \([0-9]*\) .*/\1/p' "$out"); rm -f "$out"
+  record "$label" $((t1 - t0))
 }
 
-trial_node_kill() {
-  local addr owner old t0 out t1
-  settle echo-local
-  addr=$(service_ip echo-local); owner=$(owner_of echo-local); old=$(node_mac "$owner")
-  out=$(mktemp)
-  measure_failover "$addr" "$old" "$out" &
-  local watcher=$!
-  sleep 0.3
-  t0=$(now_ms)
-  docker kill "$owner" >/dev/null
-  wait "$watcher" || die "node $owner killed: no other node answered within 30 s ($(cat "$out"))"
-  read -r t1 _ <"$out"; rm -f "$out"
-  record node-container-killed $((t1 - t0))
-  # The node comes back as after a power cycle; its pod routes are set up again.
-  docker start "$owner" >/dev/null
-  eventually 120 "node $owner to answer" docker exec "$owner" true
+delete_speaker() { kubectl -n "$namespace" delete pod "$(speaker_pod_on "$1")" --wait=false >/dev/null; }
+kill_node() { docker kill "$1" >/dev/null; }
+
+# A killed node comes back as after a power cycle; its pod routes are set up again.
+restart_node() { # node
+  docker start "$1" >/dev/null
+  eventually 120 "node $1 to answer" docker exec "$1" true
   install_pod_network
-  wait_ready_cluster
 }
 
 summary() {
@@ -444,7 +447,7 @@ EOF
   kubectl expose deployment echo --name echo-local --type=LoadBalancer --port=80 --target-port=8080 \
     --overrides='{"apiVersion": "v1", "spec": {"externalTrafficPolicy": "Local"}}'
   kubectl rollout status deployment/echo --timeout=120s
-  eventually 60 "service echo to get an address" test -n "$(service_ip echo)"
+  eventually 60 "service echo to get an address" has_address echo
   local addr
   addr=$(service_ip echo)
   grep -qx "$addr" < <(sed -n 's/^pool address: //p' <<<"$out") ||
@@ -454,7 +457,7 @@ EOF
   # NET_ADMIN only to flush its own ARP cache between checks.
   docker run -d --name "$client" --network kind --cap-add NET_ADMIN --entrypoint sleep "$node_image" 3600 >/dev/null
   check_reaches echo
-  eventually 60 "service echo-local to get an address" test -n "$(service_ip echo-local)"
+  eventually 60 "service echo-local to get an address" has_address echo-local
   check_reaches echo-local
 
   # The speaker must not answer on the CNI's veths: on nodes with Pods it opens eth0 only.
@@ -475,24 +478,30 @@ EOF
   check_reaches echo
 
   local n
-  for n in $(seq 1 "$trials"); do trial_speaker_delete; done
+  for n in $(seq 1 "$trials"); do
+    trial speaker-pod-deleted delete_speaker
+    wait_ready_cluster
+  done
   check_reaches echo
-  for n in $(seq 1 "$trials"); do trial_node_kill; done
+  for n in $(seq 1 "$trials"); do
+    trial node-container-killed kill_node
+    restart_node "$trial_owner"
+    wait_ready_cluster
+  done
   check_reaches echo
 
   # The leading controller Pod deleted: the standby takes the Lease, nothing moves, and it
   # allocates.
   local holder new_holder
-  holder=$(kubectl -n "$namespace" get lease ferrolb-controller -o jsonpath='{.spec.holderIdentity}')
+  holder=$(lease_holder)
   kubectl -n "$namespace" delete pod "$holder" --wait=false
   t=$SECONDS
-  eventually 90 "another controller replica to lead" sh -c \
-    "h=\$(kubectl -n $namespace get lease ferrolb-controller -o jsonpath='{.spec.holderIdentity}'); [ -n \"\$h\" ] && [ \"\$h\" != $holder ]"
-  new_holder=$(kubectl -n "$namespace" get lease ferrolb-controller -o jsonpath='{.spec.holderIdentity}')
+  eventually 90 "another controller replica to lead" led_by_other_than "$holder"
+  new_holder=$(lease_holder)
   log "controller leader $holder deleted; $new_holder leads after $((SECONDS - t)) s"
   [ "$(service_ip echo)" = "$addr" ] || die "service echo moved from $addr to $(service_ip echo) on a leader change"
   kubectl expose deployment echo --name echo2 --type=LoadBalancer --port=81 --target-port=8080
-  eventually 60 "the new leader to allocate for echo2" test -n "$(service_ip echo2)"
+  eventually 60 "the new leader to allocate for echo2" has_address echo2
   check_reaches echo2
 
   # helm upgrade that rolls every Pod of the release.
@@ -510,10 +519,11 @@ EOF
     sed 's/^\(\s*mode:\).*/\1 nftables/' | kubectl apply -f - >/dev/null
   kubectl -n kube-system rollout restart daemonset/kube-proxy
   kubectl -n kube-system rollout status daemonset/kube-proxy --timeout=120s
-  eventually 60 "kube-proxy to program nftables" docker exec "$(owner_of echo)" nft list table ip kube-proxy
+  eventually 60 "kube-proxy to program nftables" nft_programmed echo
   log "kube-proxy runs in nftables mode"
   check_reaches echo
-  trial_speaker_delete
+  trial speaker-pod-deleted-nftables delete_speaker
+  wait_ready_cluster
   check_reaches echo
 
   if [ -e /proc/net/ip_vs ]; then
@@ -524,8 +534,7 @@ EOF
 
   # helm uninstall: nothing of the release is left and nobody answers for the address.
   helm uninstall "$release" --namespace "$namespace" --wait --timeout 120s
-  eventually 60 "the release's Pods to be gone" \
-    test -z "$(kubectl -n "$namespace" get pods -o name)"
+  eventually 90 "the release's Pods to be gone" no_pods_left
   local left
   left="$(kubectl get clusterroles,clusterrolebindings -o name | grep -i ferrolb || true)"
   left+="$(kubectl get ipaddresspools.ferrolb.io,l2advertisements.ferrolb.io -o name)"
