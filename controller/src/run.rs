@@ -414,9 +414,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let stop_deadline = {
         let mut rx = stop_rx.clone();
+        let leading = leading_tx.subscribe();
         async move {
             let _ = rx.wait_for(|s| *s).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            // A standby has nothing under way: its reconciles wait for a sync that only
+            // leadership starts, so it stops at once.
+            if *leading.borrow() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            }
         }
     };
     let runner = controller

@@ -410,5 +410,47 @@ async fn lab_a_standby_replica_is_ready_and_writes_only_once_it_leads() {
     wait_for_ips(&api, "waits", 1, Duration::from_secs(10))
         .await
         .unwrap_or_else(|e| panic!("the new leader did not allocate: {e}\n{}", standby.log()));
+
+    // A second replica stands by behind the new leader, and stops at once on SIGTERM: it has
+    // nothing under way to finish.
+    let late_port = 17492;
+    let mut late = lab
+        .start_controller(
+            "standby-late",
+            &[
+                "--leader-elect=true",
+                "--lease-namespace",
+                "ferrolb-system",
+                "--lease-name",
+                "ferrolb-standby",
+                "--identity",
+                "standby-late",
+                "--metrics-addr",
+                &format!("127.0.0.1:{late_port}"),
+            ],
+        )
+        .expect("controller");
+    wait_for(
+        "the second standby to be ready",
+        Duration::from_secs(30),
+        || async {
+            match readyz(lab, late_port).await {
+                Some((code, _)) if code == "200" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+    .expect("a second standby is Ready");
+    late.signal("TERM");
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while late.is_running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a standby took more than 2 s to stop on SIGTERM:\n{}",
+            late.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     standby.kill();
 }
