@@ -241,22 +241,26 @@ check_reaches() { # service
 }
 
 # A client-side measurement, in the client: once a request has gone through old_mac it prints
-# "ready"; then, the first time a request succeeds through another MAC, "done <ms> <mac>".
-# Bounded by 40 s.
+# "ready"; the first time its kernel resolves the address to another MAC, "mac <ms> <mac>"; the
+# first time a request succeeds through another MAC, "done <ms> <mac>". Bounded by 40 s.
 measure_failover() { # address old_mac out_file
   docker exec "$client" bash -c '
-    addr=$1 old=$2 ready=false end=$((SECONDS + 40))
+    addr=$1 old=$2 ready=false moved=false end=$((SECONDS + 40))
+    now() { echo $(($(date +%s%N) / 1000000)); }
+    resolved() { ip neigh show "$addr" | sed -n "s/.* lladdr \([0-9a-f:]*\).*/\1/p"; }
     while [ $SECONDS -lt $end ]; do
-      if curl -s -o /dev/null --max-time 0.25 "http://$addr/hostname"; then
-        mac=$(ip neigh show "$addr" | sed -n "s/.* lladdr \([0-9a-f:]*\).*/\1/p")
-        if [ "$ready" = false ] && [ "$mac" = "$old" ]; then echo ready; ready=true; fi
-        if [ "$ready" = true ] && [ -n "$mac" ] && [ "$mac" != "$old" ]; then
-          echo "done $(($(date +%s%N) / 1000000)) $mac"; exit 0
-        fi
+      ok=false
+      curl -s -o /dev/null --max-time 0.25 "http://$addr/hostname" && ok=true
+      mac=$(resolved)
+      if [ "$ready" = false ]; then
+        if [ "$ok" = true ] && [ "$mac" = "$old" ]; then echo ready; ready=true; fi
+      elif [ -n "$mac" ] && [ "$mac" != "$old" ]; then
+        if [ "$moved" = false ]; then echo "mac $(now) $mac"; moved=true; fi
+        if [ "$ok" = true ]; then echo "done $(now) $mac"; exit 0; fi
       fi
       sleep 0.02
     done
-    echo timeout; exit 1' _ "$1" "$2" >"$3" 2>&1
+    echo timeout; ip neigh show "$addr"; exit 1' _ "$1" "$2" >"$3" 2>&1
 }
 
 declare -A figures
@@ -306,18 +310,36 @@ settle() { # service
 # client sends requests; records the milliseconds until a request succeeds through another node.
 trial_owner=""
 trial() { # label fault
-  local label=$1 fault=$2 addr old out watcher t0 t1
+  local label=$1 fault=$2 addr old out watcher t0 t1 tm
   settle echo-local
   addr=$(service_ip echo-local); trial_owner=$(owner_of echo-local); old=$(node_mac "$trial_owner")
   out=$(mktemp)
   measure_failover "$addr" "$old" "$out" &
   watcher=$!
   eventually 15 "the client to reach $addr through $trial_owner" grep -q '^ready' "$out"
+  local since
+  since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   t0=$(now_ms)
   "$fault" "$trial_owner"
-  wait "$watcher" || die "$label on $trial_owner: no other node answered within 40 s ($(tail -n1 "$out"))"
-  t1=$(sed -n 's/^done \([0-9]*\) .*/\1/p' "$out"); rm -f "$out"
+  if ! wait "$watcher"; then
+    slow_trial_report "$since" "$out"
+    die "$label on $trial_owner: no other node answered within 40 s"
+  fi
+  t1=$(sed -n 's/^done \([0-9]*\) .*/\1/p' "$out")
+  tm=$(sed -n 's/^mac \([0-9]*\) .*/\1/p' "$out")
   record "$label" $((t1 - t0))
+  # Above two seconds, say where the time went: the client's ARP entry, or the data path.
+  if [ $((t1 - t0)) -gt 2000 ]; then
+    log "slow trial: the client resolved the address to the new owner after $((tm - t0)) ms"
+    slow_trial_report "$since" "$out"
+  fi
+  rm -f "$out"
+}
+
+slow_trial_report() { # since out_file
+  log "the client's measurement:"; sed 's/^/  /' "$2" >&2
+  log "speaker logs since $1:"
+  kubectl -n "$namespace" logs -l app.kubernetes.io/component=speaker --since-time="$1" --prefix --timestamps >&2 || true
 }
 
 delete_speaker() { kubectl -n "$namespace" delete pod "$(speaker_pod_on "$1")" --wait=false >/dev/null; }
