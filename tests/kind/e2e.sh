@@ -309,6 +309,7 @@ settle() { # service
 # One failover trial on echo-local: the fault ($2, given the owning node) is applied while the
 # client sends requests; records the milliseconds until a request succeeds through another node.
 trial_owner=""
+trial_since=""
 trial() { # label fault
   local label=$1 fault=$2 addr old out watcher t0 t1 tm
   settle echo-local
@@ -319,6 +320,7 @@ trial() { # label fault
   eventually 15 "the client to reach $addr through $trial_owner" grep -q '^ready' "$out"
   local since
   since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  trial_since=$since
   t0=$(now_ms)
   "$fault" "$trial_owner"
   if ! wait "$watcher"; then
@@ -340,6 +342,28 @@ slow_trial_report() { # since out_file
   log "the client's measurement:"; sed 's/^/  /' "$2" >&2
   log "speaker logs since $1:"
   kubectl -n "$namespace" logs -l app.kubernetes.io/component=speaker --since-time="$1" --prefix --timestamps >&2 || true
+}
+
+# Whether a Pod matching the selector on the node has a container started at or after `since`
+# (RFC 3339, UTC) that is ready. The API's view of a node just killed and started again says
+# Ready for up to 40 s (until the node controller notices), so only fresh Pods prove it is back.
+fresh_ready() { # namespace selector node since
+  local started ready
+  while read -r started ready; do
+    if [ "$ready" = true ] && [[ ! "$started" < "$4" ]]; then return 0; fi
+  done < <(kubectl -n "$1" get pods -l "$2" --field-selector "spec.nodeName=$3" \
+    -o jsonpath='{range .items[*]}{.status.containerStatuses[0].state.running.startedAt} {.status.containerStatuses[0].ready}{"\n"}{end}')
+  return 1
+}
+
+# After a trial: the faulted node runs a fresh speaker (and, after a restart, a fresh backend),
+# so the next trial starts from a whole cluster.
+wait_recovered() { # node since [backend]
+  eventually 180 "a fresh speaker on $1" fresh_ready "$namespace" app.kubernetes.io/component=speaker "$1" "$2"
+  if [ "${3:-}" = backend ]; then
+    eventually 180 "a fresh echo Pod on $1" fresh_ready default app=echo "$1" "$2"
+  fi
+  wait_ready_cluster
 }
 
 delete_speaker() { kubectl -n "$namespace" delete pod "$(speaker_pod_on "$1")" --wait=false >/dev/null; }
@@ -502,13 +526,13 @@ EOF
   local n
   for n in $(seq 1 "$trials"); do
     trial speaker-pod-deleted delete_speaker
-    wait_ready_cluster
+    wait_recovered "$trial_owner" "$trial_since"
   done
   check_reaches echo
   for n in $(seq 1 "$trials"); do
     trial node-container-killed kill_node
     restart_node "$trial_owner"
-    wait_ready_cluster
+    wait_recovered "$trial_owner" "$trial_since" backend
   done
   check_reaches echo
 
@@ -545,7 +569,7 @@ EOF
   log "kube-proxy runs in nftables mode"
   check_reaches echo
   trial speaker-pod-deleted-nftables delete_speaker
-  wait_ready_cluster
+  wait_recovered "$trial_owner" "$trial_since"
   check_reaches echo
 
   if [ -e /proc/net/ip_vs ]; then
