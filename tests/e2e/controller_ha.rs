@@ -338,25 +338,26 @@ async fn lab_a_standby_replica_is_ready_and_writes_only_once_it_leads() {
             }
         })
     };
+    // A replica electing itself with the Lease above, its /readyz on `port`.
+    let replica = |id: &'static str, port: u16| {
+        let metrics = format!("127.0.0.1:{port}");
+        let args = [
+            "--leader-elect=true",
+            "--lease-namespace",
+            "ferrolb-system",
+            "--lease-name",
+            "ferrolb-standby",
+            "--lease-seconds",
+            "3",
+            "--identity",
+            id,
+            "--metrics-addr",
+            &metrics,
+        ];
+        lab.start_controller(id, &args).expect("controller")
+    };
     let port = 17491;
-    let mut standby = lab
-        .start_controller(
-            "standby",
-            &[
-                "--leader-elect=true",
-                "--lease-namespace",
-                "ferrolb-system",
-                "--lease-name",
-                "ferrolb-standby",
-                "--lease-seconds",
-                "3",
-                "--identity",
-                "standby",
-                "--metrics-addr",
-                &format!("127.0.0.1:{port}"),
-            ],
-        )
-        .expect("controller");
+    let mut standby = replica("standby", port);
 
     // Ready while standing by: its caches are synced, so it can take over at once.
     wait_for(
@@ -414,22 +415,7 @@ async fn lab_a_standby_replica_is_ready_and_writes_only_once_it_leads() {
     // A second replica stands by behind the new leader, and stops at once on SIGTERM: it has
     // nothing under way to finish.
     let late_port = 17492;
-    let mut late = lab
-        .start_controller(
-            "standby-late",
-            &[
-                "--leader-elect=true",
-                "--lease-namespace",
-                "ferrolb-system",
-                "--lease-name",
-                "ferrolb-standby",
-                "--identity",
-                "standby-late",
-                "--metrics-addr",
-                &format!("127.0.0.1:{late_port}"),
-            ],
-        )
-        .expect("controller");
+    let mut late = replica("standby-late", late_port);
     wait_for(
         "the second standby to be ready",
         Duration::from_secs(30),
