@@ -10,7 +10,8 @@
 //!   space at the heap's top is given back. [`trim`] gives back the free pages anywhere in the
 //!   heap; the speaker calls it after each pass, when the pass's lists have just been freed.
 //!
-//! Both are no-ops with other allocators (the static musl release images).
+//! Both apply to the release images too (static glibc); they are no-ops with other allocators,
+//! such as a musl build.
 
 /// The size from which blocks get mappings of their own, unmapped when freed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
