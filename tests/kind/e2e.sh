@@ -205,6 +205,9 @@ EOF
 }
 
 service_ip() { kubectl get service "$1" -o jsonpath='{.status.loadBalancer.ingress[0].ip}'; }
+service_port() { kubectl get service "$1" -o jsonpath='{.spec.ports[0].port}'; }
+# The speakers' logs, on stderr, for a failure report; extra kubectl logs flags follow.
+speaker_logs() { kubectl -n "$namespace" logs -l app.kubernetes.io/component=speaker --prefix "$@" >&2 || true; }
 has_address() { test -n "$(service_ip "$1")"; }
 has_pod_cidr() { test -n "$(kubectl get node "$1" -o jsonpath='{.spec.podCIDR}' 2>/dev/null)"; }
 lease_holder() { kubectl -n "$namespace" get lease ferrolb-controller -o jsonpath='{.spec.holderIdentity}'; }
@@ -234,7 +237,7 @@ check_reaches() { # service
   local svc=$1 addr port owner pod
   settle "$svc"
   addr=$(service_ip "$svc")
-  port=$(kubectl get service "$svc" -o jsonpath='{.spec.ports[0].port}')
+  port=$(service_port "$svc")
   owner=$(owner_of "$svc")
   pod=$(client_get "$addr" "$port") || die "the client could not reach $addr:$port (service $svc)"
   log "service $svc: $addr:$port answered by pod $pod; ARP answered by $owner ($(client_mac "$addr"))"
@@ -290,7 +293,7 @@ settle() { # service
   while :; do
     if [ $SECONDS -ge $deadline ]; then
       kubectl get service "$svc" -o jsonpath='{.status}' >&2
-      kubectl -n "$namespace" logs -l app.kubernetes.io/component=speaker --tail=20 --prefix >&2 || true
+      speaker_logs --tail=20
       die "service $svc: no settled owner that the client reaches within 90 s (status and speaker logs above; the client resolves $addr to $(client_mac "$addr"))"
     fi
     owner=$(owner_of "$svc")
@@ -298,7 +301,7 @@ settle() { # service
       last=$owner; since=$SECONDS
     elif [ $((SECONDS - since)) -ge 3 ]; then
       docker exec "$client" ip neigh flush all
-      client_get "$addr" "$(kubectl get service "$svc" -o jsonpath='{.spec.ports[0].port}')" >/dev/null
+      client_get "$addr" "$(service_port "$svc")" >/dev/null
       [ "$(client_mac "$addr")" = "$(node_mac "$owner")" ] && return 0
       last=""
     fi
@@ -341,7 +344,7 @@ trial() { # label fault
 slow_trial_report() { # since out_file
   log "the client's measurement:"; sed 's/^/  /' "$2" >&2
   log "speaker logs since $1:"
-  kubectl -n "$namespace" logs -l app.kubernetes.io/component=speaker --since-time="$1" --prefix --timestamps >&2 || true
+  speaker_logs --since-time="$1" --timestamps
 }
 
 # Whether a Pod matching the selector on the node has a container started at or after `since`
