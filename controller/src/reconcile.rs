@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrolb_crds::conditions::origin;
 use ferrolb_crds::service::{ingress_ips, is_served};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
@@ -66,29 +67,32 @@ fn ips_text(ips: &[IpAddr]) -> String {
         .join(", ")
 }
 
-/// The condition message of a Service that holds addresses.
+/// The condition message of a Service that holds addresses: one part per address, each
+/// starting with [`origin::from_pool`] when its pool is known (the speakers read it).
 fn allocated_message(a: &Allocation) -> String {
     let parts: Vec<String> = a
         .addresses
         .iter()
-        .map(|x| {
-            let pool = x.pool.as_deref().unwrap_or("no pool");
-            match x.placement {
-                Placement::InPolicy => format!("{} from pool {pool}", x.ip),
-                Placement::KeptOutsidePolicy => format!(
-                    "{} from pool {pool}, kept although the pool's current policy would not \
-                     assign it to this Service now",
-                    x.ip
-                ),
-                Placement::OutsideAllPools => format!(
-                    "{} kept although no IPAddressPool contains it any more (edit a pool to \
-                     remove it, or change the Service's request, to move it)",
-                    x.ip
-                ),
-            }
+        .map(|x| match (x.placement, x.pool.as_deref()) {
+            (Placement::InPolicy, Some(pool)) => origin::from_pool(x.ip, pool),
+            (Placement::KeptOutsidePolicy, Some(pool)) => format!(
+                "{}, kept although the pool's current policy would not assign it to this \
+                 Service now",
+                origin::from_pool(x.ip, pool)
+            ),
+            (Placement::OutsideAllPools, Some(pool)) => format!(
+                "{}, kept although that IPAddressPool no longer exists (a deleted pool takes no \
+                 address away; change the Service's request to move it)",
+                origin::from_pool(x.ip, pool)
+            ),
+            _ => format!(
+                "{} kept although no IPAddressPool contains it any more (edit a pool to \
+                 remove it, or change the Service's request, to move it)",
+                x.ip
+            ),
         })
         .collect();
-    parts.join("; ")
+    parts.join(origin::SEPARATOR)
 }
 
 const MOVED_BY_REQUEST: &str =

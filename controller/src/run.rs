@@ -1,11 +1,13 @@
 //! Start-up and the main loop: caches, the initial sync that re-reserves existing addresses,
 //! leadership, and the Service controller.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use ferrolb_crds::conditions::origin;
 use ferrolb_crds::service::{ingress_ips, is_served};
 use ferrolb_crds::{IPAddressPool, L2Advertisement};
 use futures::{Stream, StreamExt};
@@ -72,7 +74,9 @@ pub fn reserve_existing(
         // A Service whose annotations no longer parse still keeps what it has.
         let claim = ServiceClaim::from_service(&svc, &ns_labels)
             .unwrap_or_else(|_| ServiceClaim::new(key.clone()));
-        match st.allocator.assign_existing(&claim, &ips) {
+        let said = crate::status::current_condition(&svc).map_or("", |c| c.message.as_str());
+        let named: Vec<(IpAddr, &str)> = origin::parse(said).collect();
+        match st.allocator.assign_existing(&claim, &ips, &named) {
             Ok(_) => kept += 1,
             Err(e) => warn!(service = %key, ips = ?ips, error = %e,
                 "cannot keep the address in its status; it will be reassigned"),

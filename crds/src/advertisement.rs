@@ -116,18 +116,21 @@ impl L2Advertisement {
     /// Whether this advertisement announces the addresses of `pool`. One that names no pool and
     /// has no pool selector announces every pool.
     pub fn selects_pool(&self, pool: &IPAddressPool) -> bool {
+        self.selects_pool_with(pool.metadata.name.as_deref(), pool.labels())
+    }
+
+    /// [`Self::selects_pool`] for a pool known by its name and labels only (one deleted
+    /// before it was seen has no labels).
+    pub fn selects_pool_with(&self, name: Option<&str>, labels: &BTreeMap<String, String>) -> bool {
         let spec = &self.spec;
         if spec.ip_address_pools.is_empty() && spec.ip_address_pool_selectors.is_empty() {
             return true;
         }
-        pool.metadata
-            .name
-            .as_ref()
-            .is_some_and(|name| spec.ip_address_pools.contains(name))
+        name.is_some_and(|name| spec.ip_address_pools.iter().any(|n| n == name))
             || spec
                 .ip_address_pool_selectors
                 .iter()
-                .any(|s| selector::matches(s, pool.labels()))
+                .any(|s| selector::matches(s, labels))
     }
 
     /// Whether this advertisement lets the node with `labels` announce: one matching

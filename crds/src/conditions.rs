@@ -80,3 +80,73 @@ pub mod object {
     /// `Overlapping` False.
     pub const NO_OVERLAP: &str = "NoOverlap";
 }
+
+/// The part of a `ferrolb.io/Allocated` message that names where each address comes from:
+/// `"<ip> from pool <name>"`, one per address, joined with `"; "` and possibly followed by
+/// words about the address. The controller writes it and the speakers read it, so that both
+/// agree on an address's pool even when pools overlap, or the pool was deleted or became
+/// invalid after the address was given out.
+pub mod origin {
+    use std::net::IpAddr;
+
+    /// What separates the addresses' parts of the message.
+    pub const SEPARATOR: &str = "; ";
+
+    /// The words that start the part of `ip` when it comes from `pool`.
+    pub fn from_pool(ip: IpAddr, pool: &str) -> String {
+        format!("{ip} from pool {pool}")
+    }
+
+    /// Every `(address, pool)` the message names, in order. Parts that name no pool (an
+    /// address in no pool) and text that is not such a part are skipped.
+    pub fn parse(message: &str) -> impl Iterator<Item = (IpAddr, &str)> {
+        message.split(SEPARATOR).filter_map(|part| {
+            let mut words = part.split(' ');
+            let ip = words.next()?.parse().ok()?;
+            if (words.next()?, words.next()?) != ("from", "pool") {
+                return None;
+            }
+            let pool = words.next()?.trim_end_matches(',');
+            (!pool.is_empty()).then_some((ip, pool))
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn what_is_written_is_read_back() {
+            let v4: IpAddr = "192.168.100.240".parse().expect("ip");
+            let v6: IpAddr = "fd00::240".parse().expect("ip");
+            let message = [
+                from_pool(v4, "default"),
+                format!(
+                    "{}, kept although the pool's policy changed",
+                    from_pool(v6, "six")
+                ),
+            ]
+            .join(SEPARATOR);
+            let read: Vec<_> = parse(&message).collect();
+            assert_eq!(read, [(v4, "default"), (v6, "six")]);
+        }
+
+        #[test]
+        fn parts_without_a_pool_and_other_text_are_skipped() {
+            for message in [
+                "",
+                "from pool default",
+                "192.168.100.240 kept although no IPAddressPool contains it any more",
+                "every pool that admits the Service is full",
+                "192.168.100.240 from pool ",
+                "300.1.1.1 from pool x",
+            ] {
+                assert_eq!(parse(message).count(), 0, "{message:?}");
+            }
+            let mixed = "10.0.0.1 kept although no IPAddressPool contains it any more; \
+                         10.0.0.2 from pool b";
+            let read: Vec<_> = parse(mixed).collect();
+            assert_eq!(read, [("10.0.0.2".parse().expect("ip"), "b")]);
+        }
+    }
+}

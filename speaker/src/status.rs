@@ -295,6 +295,7 @@ mod tests {
             generation: Some(2),
             local: false,
             ips: [ip].into(),
+            origins: Box::default(),
             announced: None,
         })
     }

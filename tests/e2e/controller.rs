@@ -401,7 +401,15 @@ async fn lab_controller_keeps_addresses_through_bad_pools_and_moves_only_on_remo
     let c = wait_for_condition(&api, "web", ALLOCATED, "True", "OutsideAllPools", DEADLINE)
         .await
         .expect("kept");
-    assert!(c.message.contains("192.168.100.221"), "{}", c.message);
+    // Still naming the pool it came from: the speakers announce it under that pool's
+    // advertisements.
+    let named: Vec<_> = ferrolb_crds::conditions::origin::parse(&c.message).collect();
+    assert_eq!(
+        named,
+        [("192.168.100.221".parse().expect("ip"), "edits")],
+        "{}",
+        c.message
+    );
 }
 
 #[tokio::test]

@@ -1,12 +1,13 @@
 //! Bad input for the speaker: malformed frames, a membership key it does not share, an
-//! address another host already uses, and a bad edit of its L2Advertisement.
+//! address another host already uses, a bad edit of its L2Advertisement, and its pool made
+//! invalid or deleted.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferrolb_tests::wait_for;
 
 use super::VIP;
-use super::speaker_cluster::{Cluster, KEY, SERIAL};
+use super::speaker_cluster::{Cluster, KEY, POOL, SERIAL};
 
 #[tokio::test]
 async fn speaker_counts_malformed_frames_and_keeps_running() {
@@ -226,4 +227,77 @@ async fn speaker_keeps_announcing_when_its_advertisement_is_edited_badly() {
             "{node}: {metrics}"
         );
     }
+}
+
+/// Asserts for `window` that only `mac` answers ARP for `ip` and the condition stays True.
+async fn keeps_answering(cluster: &Cluster, ip: &str, mac: &str, service: &str, window: Duration) {
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        assert_eq!(cluster.arping(ip, 1), [mac], "{ip} must keep answering");
+        let (status, reason, message) = cluster.announced(service).expect("condition");
+        assert_eq!(
+            (status.as_str(), reason.as_str()),
+            ("True", "Announced"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn speaker_keeps_announcing_when_its_pool_is_made_invalid_or_deleted() {
+    let _serial = SERIAL.lock().await;
+    // Selected by name, so that a speaker started after the deletion still selects the pool.
+    let mut cluster = Cluster::start("{ipAddressPools: [lab]}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    let owner_mac = cluster.mac(&owner);
+    // Invalid (a reversed IPv6 range, which the schema lets through): the address keeps answering.
+    cluster
+        .lab
+        .apply_yaml(
+            &format!(
+                "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {{name: lab}}\n\
+                 spec: {{addresses: [{POOL}, \"fd00::20-fd00::10\"]}}\n"
+            ),
+            &[],
+        )
+        .expect("invalid pool");
+    keeps_answering(&cluster, VIP, &owner_mac, "web", Duration::from_secs(3)).await;
+    assert_eq!(cluster.curl(VIP, "2").as_deref(), Some(owner.as_str()));
+    // Deleted: still answering, under the advertisement that selected it.
+    cluster
+        .lab
+        .kubectl(&["delete", "ipaddresspool", "lab"])
+        .expect("delete pool");
+    keeps_answering(&cluster, VIP, &owner_mac, "web", Duration::from_secs(3)).await;
+    // Its owner killed, another speaker (which saw the pool) takes over.
+    let killed = Instant::now();
+    cluster
+        .speakers
+        .get_mut(&owner)
+        .expect("speaker")
+        .signal("KILL");
+    let (successor, took) = cluster
+        .wait_reached_elsewhere(VIP, &owner, killed, Duration::from_secs(10))
+        .await;
+    println!("failover with the pool deleted: {owner} -> {successor} in {took:?}");
+    // Started again, the speaker has never seen the pool and wins the address back (the
+    // election is a hash of address and node): the advertisement names the pool.
+    cluster.spawn_speaker(&owner, &owner, KEY);
+    wait_for(
+        "the restarted speaker to answer",
+        Duration::from_secs(20),
+        || async {
+            match cluster.arping(VIP, 1).as_slice() {
+                [mac] if *mac == owner_mac => Ok(()),
+                other => Err(other.to_vec()),
+            }
+        },
+    )
+    .await
+    .expect("answered by the restarted speaker");
+    assert_eq!(
+        cluster.wait_owner("web", Duration::from_secs(10)).await,
+        owner
+    );
 }

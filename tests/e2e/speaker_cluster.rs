@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use ferrolb_crds::conditions::origin;
 use ferrolb_tests::{Lab, LabProcess, wait_for};
 
 /// The membership key of the lab's speakers.
@@ -78,7 +79,7 @@ impl Cluster {
     }
 
     /// Creates a LoadBalancer Service `name` in `default` and writes `ip` to its status, as the
-    /// controller would.
+    /// controller would: the address and the `ferrolb.io/Allocated` condition naming pool `lab`.
     pub fn service(&self, name: &str, ip: &str, local: bool) {
         let policy = if local { "Local" } else { "Cluster" };
         let family = if ip.contains(':') { "IPv6" } else { "IPv4" };
@@ -90,7 +91,18 @@ impl Cluster {
                 &[],
             )
             .expect("service");
-        let status = format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"{ip}"}}]}}}}}}"#);
+        let allocated = serde_json::json!({
+            "type": ferrolb_crds::conditions::SERVICE_ALLOCATED,
+            "status": "True",
+            "reason": "Allocated",
+            "message": origin::from_pool(ip.parse().expect("address"), "lab"),
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        });
+        let status = serde_json::json!({"status": {
+            "loadBalancer": {"ingress": [{"ip": ip}]},
+            "conditions": [allocated],
+        }})
+        .to_string();
         self.lab
             .kubectl(&[
                 "patch",

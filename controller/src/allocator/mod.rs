@@ -63,7 +63,8 @@ pub enum Placement {
 pub struct AssignedAddress {
     /// The address.
     pub ip: IpAddr,
-    /// The pool it belongs to (`None` when it is in no pool).
+    /// The pool it belongs to; for an address in no pool, the deleted pool it was taken from
+    /// when that is known (`None` otherwise).
     pub pool: Option<String>,
     /// Whether it is still inside the pools' policy.
     pub placement: Placement,
@@ -226,10 +227,15 @@ impl Allocator {
     /// Re-reserve addresses a Service already has in its status (at startup). Succeeds whatever
     /// the pools' current policy, and even for addresses in no pool (reported as
     /// [`Placement::OutsideAllPools`]); fails only if another holder may not share them.
+    /// `named` is what the status says each address came from ([`origin::parse`]): that pool
+    /// stays the address's pool while it contains it, or when it no longer exists.
+    ///
+    /// [`origin::parse`]: ferrolb_crds::conditions::origin::parse
     pub fn assign_existing(
         &mut self,
         claim: &ServiceClaim,
         ips: &[IpAddr],
+        named: &[(IpAddr, &str)],
     ) -> Result<Allocation, AllocationError> {
         for ip in ips {
             if let Some(use_) = self.addresses.get(ip)
@@ -244,7 +250,16 @@ impl Allocator {
         }
         let mut chosen: Vec<Chosen> = ips
             .iter()
-            .map(|ip| (*ip, self.origin(claim, *ip)))
+            .map(|ip| {
+                let said = named.iter().find(|(a, _)| a == ip).map(|(_, p)| *p);
+                let kept = said.filter(|p| {
+                    self.pools
+                        .get(*p)
+                        .map_or(!self.in_some_pool(*ip), |e| e.pool.contains(*ip))
+                });
+                let origin = kept.map(str::to_owned).or_else(|| self.origin(claim, *ip));
+                (*ip, origin)
+            })
             .collect();
         chosen.sort_by_key(|(ip, _)| claim.families.rank(IpFamily::of(*ip)));
         let fingerprint = self
@@ -356,7 +371,13 @@ impl Allocator {
                 (Some(e.pool.name.clone()), Placement::InPolicy)
             }
             _ => match self.origin(claim, ip) {
-                None => (None, Placement::OutsideAllPools),
+                // Named while its pool is gone: that pool's advertisements still announce it.
+                None => (
+                    origin
+                        .filter(|o| !self.pools.contains_key(*o))
+                        .map(str::to_owned),
+                    Placement::OutsideAllPools,
+                ),
                 Some(name) => {
                     let fits = self.pools[&name].pool.in_policy(claim, ip);
                     let placement = if fits {

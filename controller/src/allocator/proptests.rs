@@ -209,7 +209,7 @@ proptest! {
         after.reset_pools(pools());
         for (key, claim) in &settled {
             let ips = before.assignment(key).expect("settled Services hold addresses");
-            after.assign_existing(claim, &ips).expect("re-reserves");
+            after.assign_existing(claim, &ips, &[]).expect("re-reserves");
         }
         for (key, claim) in &settled {
             let got = after.allocate(claim).expect("keeps");

@@ -25,6 +25,7 @@ use crate::swim::{self, GroupView, SwimError, SwimSetup};
 use crate::view::advertisements::Advertisements;
 use crate::view::objects::{internal_ip, is_ready, membership_addrs};
 use crate::view::plan::{Liveness, plan};
+use crate::view::pools::DeletedPools;
 use crate::view::store::{NotReady, Stores};
 use crate::wire::MacAddr;
 
@@ -143,6 +144,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
     let mut addresses = Addresses::new(me.clone(), table.clone(), metrics.clone(), probe_tx);
     let mut advertisements = Advertisements::default();
+    let mut deleted_pools = DeletedPools::default();
     let mut view = group.view();
     let changed = stores.changed();
     let mut tick = tokio::time::interval(RESCAN);
@@ -203,7 +205,12 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             links: &links,
             metrics: &metrics,
         };
-        let ready = step.reconcile(&mut addresses, &mut advertisements, &desired_tx);
+        let ready = step.reconcile(
+            &mut addresses,
+            &mut advertisements,
+            &mut deleted_pools,
+            &desired_tx,
+        );
         last_pass_took = last_pass.elapsed();
         health
             .ready
@@ -251,6 +258,7 @@ impl Step<'_> {
         &self,
         addresses: &mut Addresses,
         advertisements: &mut Advertisements,
+        deleted_pools: &mut DeletedPools,
         desired: &watch::Sender<Arc<Vec<Desired>>>,
     ) -> bool {
         let takes_part = self.takes_part();
@@ -267,6 +275,7 @@ impl Step<'_> {
             .collect();
         addresses.set_peer_macs(peer_macs);
         let mut snapshot = self.stores.snapshot();
+        snapshot.deleted_pools = deleted_pools.update(&snapshot.pools, &snapshot.services);
         let (usable, invalid) = advertisements.usable(std::mem::take(&mut snapshot.ads));
         snapshot.ads = usable;
         for bad in invalid.iter().filter(|b| b.new) {

@@ -5,6 +5,7 @@
 pub mod advertisements;
 pub mod objects;
 pub mod plan;
+pub mod pools;
 pub mod service;
 pub mod store;
 #[cfg(test)]

@@ -27,6 +27,9 @@ pub struct Snapshot {
     pub nodes: Vec<Arc<Node>>,
     /// Every IPAddressPool.
     pub pools: Vec<Arc<IPAddressPool>>,
+    /// Deleted pools that Services still hold addresses of, as last seen (see
+    /// [`super::pools::DeletedPools`]).
+    pub deleted_pools: Vec<Arc<IPAddressPool>>,
     /// Every L2Advertisement.
     pub ads: Vec<Arc<L2Advertisement>>,
 }
@@ -245,9 +248,18 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
         .iter()
         .map(|a| Selected::new(a, &labels))
         .collect();
-    let ads_of: BTreeMap<&str, Vec<&Selected>> = pools
+    let deleted: BTreeSet<&str> = snapshot
+        .deleted_pools
         .iter()
-        .map(|(p, _)| {
+        .map(|p| p.metadata.name.as_deref().unwrap_or_default())
+        .collect();
+    // Every pool by name, valid or not, and the deleted ones Services still hold addresses of:
+    // an address keeps the advertisements of the pool it was taken from.
+    let ads_of: BTreeMap<&str, Vec<&Selected>> = snapshot
+        .pools
+        .iter()
+        .chain(&snapshot.deleted_pools)
+        .map(|p| {
             let ads = selected.iter().filter(|s| s.ad.selects_pool(p)).collect();
             (p.metadata.name.as_deref().unwrap_or_default(), ads)
         })
@@ -258,21 +270,44 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
     assignments.extend(holders.chunk_by(|a, b| a.0 == b.0).map(|group| {
         let ip = group[0].0;
         let services = group.iter().map(|(_, svc)| *svc);
-        let Some(pool) = pool_of(&pools, ip) else {
+        // The pool the controller says it gave the address from; else the first containing it.
+        let named = group
+            .iter()
+            .find_map(|(_, svc)| svc.origin(ip))
+            .map(|p| &**p);
+        let Some(pool) = named.or_else(|| {
+            pool_of(&pools, ip).map(|p| p.metadata.name.as_deref().unwrap_or_default())
+        }) else {
             let message = format!("{ip} is in no IPAddressPool");
             return (
                 ip,
                 unannounced(announced::NO_MATCHING_ADVERTISEMENT, message),
             );
         };
-        let ads = ads_of
-            .get(pool.metadata.name.as_deref().unwrap_or_default())
-            .map_or(&[][..], Vec::as_slice);
+        let unseen;
+        let ads = match ads_of.get(pool) {
+            Some(ads) => ads.as_slice(),
+            None => {
+                // Deleted before this speaker started: only its name is known.
+                let no_labels = BTreeMap::new();
+                unseen = selected
+                    .iter()
+                    .filter(|s| s.ad.selects_pool_with(Some(pool), &no_labels))
+                    .collect::<Vec<_>>();
+                unseen.as_slice()
+            }
+        };
         if ads.is_empty() {
-            let message = format!(
-                "no L2Advertisement selects pool {} (of {ip})",
-                pool.name_any()
-            );
+            let message = if !ads_of.contains_key(pool) {
+                format!(
+                    "no L2Advertisement names pool {pool} (of {ip}); the pool was deleted \
+                     before this speaker started, so selectors by label cannot match it"
+                )
+            } else if deleted.contains(pool) {
+                format!("no L2Advertisement selects pool {pool} (of {ip}; the pool was deleted)")
+            } else {
+                format!("no L2Advertisement selects pool {pool} (of {ip})")
+            };
             return (
                 ip,
                 unannounced(announced::NO_MATCHING_ADVERTISEMENT, message),

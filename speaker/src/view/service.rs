@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ferrolb_crds::conditions::SERVICE_ANNOUNCED;
+use ferrolb_crds::conditions::{SERVICE_ALLOCATED, SERVICE_ANNOUNCED, origin};
 use ferrolb_crds::service::{ingress_ips, is_served};
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -54,6 +54,9 @@ pub struct ServiceView {
     pub local: bool,
     /// The addresses in `status.loadBalancer.ingress`, in order.
     pub ips: Box<[IpAddr]>,
+    /// The pool each address was taken from, as the controller's `ferrolb.io/Allocated`
+    /// condition names it (addresses it names no pool for are left out).
+    pub origins: Box<[(IpAddr, Arc<str>)]>,
     /// The `ferrolb.io/Announced` condition, if any.
     pub announced: Option<Announced>,
 }
@@ -69,12 +72,23 @@ impl ServiceView {
         if ips.is_empty() {
             return None;
         }
-        let announced = svc
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .into_iter()
-            .flatten()
+        let conditions = || {
+            svc.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+        };
+        let origins = conditions()
+            .find(|c| c.type_ == SERVICE_ALLOCATED)
+            .map(|c| {
+                origin::parse(&c.message)
+                    .filter(|(ip, _)| ips.contains(ip))
+                    .map(|(ip, pool)| (ip, Arc::from(pool)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let announced = conditions()
             .find(|c| c.type_ == SERVICE_ANNOUNCED)
             .map(|c| Announced {
                 status: match c.status.as_str() {
@@ -95,8 +109,27 @@ impl ServiceView {
                 .and_then(|s| s.external_traffic_policy.as_deref())
                 == Some("Local"),
             ips: ips.into(),
+            origins,
             announced,
         })
+    }
+
+    /// The pool `ip` was taken from, when the controller named it.
+    pub fn origin(&self, ip: IpAddr) -> Option<&Arc<str>> {
+        self.origins.iter().find(|(a, _)| *a == ip).map(|(_, p)| p)
+    }
+
+    /// Replaces each pool name with the copy in `names`, so that thousands of Services share
+    /// one string per pool.
+    pub fn share_names(&mut self, names: &mut std::collections::HashSet<Arc<str>>) {
+        for (_, pool) in &mut self.origins {
+            match names.get(&**pool) {
+                Some(shared) => *pool = shared.clone(),
+                None => {
+                    names.insert(pool.clone());
+                }
+            }
+        }
     }
 
     /// The Service's namespace.
@@ -175,7 +208,7 @@ mod wire {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
     use serde::Deserialize;
 
-    use ferrolb_crds::conditions::SERVICE_ANNOUNCED;
+    use ferrolb_crds::conditions::{SERVICE_ALLOCATED, SERVICE_ANNOUNCED};
 
     #[derive(Deserialize, Default)]
     #[serde(default, rename_all = "camelCase")]
@@ -252,11 +285,11 @@ mod wire {
                 ..core::ServiceSpec::default()
             });
             let status = w.status.map(|s| {
-                // Only this component's condition, and only when complete.
+                // Only the conditions ferrolb writes, and only when complete.
                 let conditions: Vec<meta::Condition> = s
                     .conditions
                     .into_iter()
-                    .filter(|c| c.type_ == SERVICE_ANNOUNCED)
+                    .filter(|c| c.type_ == SERVICE_ANNOUNCED || c.type_ == SERVICE_ALLOCATED)
                     .filter_map(|c| {
                         Some(meta::Condition {
                             last_transition_time: c.last_transition_time?,
@@ -316,7 +349,9 @@ mod tests {
                                              {"ip": "fd00::240"}]},
                 "conditions": [
                     {"type": "ferrolb.io/Allocated", "status": "True", "reason": "Allocated",
-                     "message": "from pool default", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                     "message": "192.168.100.240 from pool default; fd00::240 from pool six, kept \
+                                 although the pool's current policy would not assign it",
+                     "lastTransitionTime": "2026-01-01T00:00:00Z"},
                     {"type": "ferrolb.io/Announced", "status": "True", "reason": "Announced",
                      "message": "announced by node node1 on interface eth0",
                      "lastTransitionTime": "2026-01-02T00:00:00Z"}
@@ -344,6 +379,10 @@ mod tests {
         assert!(view.local);
         assert_eq!(&*view.ips, ingress_ips(&svc).as_slice());
         assert_eq!(view.ips.len(), 2);
+        let origin = |ip: &str| view.origin(ip.parse().expect("ip")).map(|p| &**p);
+        assert_eq!(origin("192.168.100.240"), Some("default"));
+        assert_eq!(origin("fd00::240"), Some("six"));
+        assert_eq!(origin("192.168.100.241"), None);
         let c = view.announced.as_ref().expect("condition");
         let message = "announced by node node1 on interface eth0";
         assert_eq!(c.said, said("Announced", message));

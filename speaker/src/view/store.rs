@@ -60,8 +60,13 @@ impl Services {
             // A list (the first, or again after the watch expired) is gathered apart and replaces
             // the cache once complete, so a pass never sees half a list.
             let mut listing: Option<HashMap<Arc<str>, Arc<ServiceView>>> = None;
+            let mut pool_names = std::collections::HashSet::new();
             while let Some(event) = stream.next().await {
-                let project = |svc: &WatchedService| ServiceView::project(&svc.0, class.as_deref());
+                let mut project = |svc: &WatchedService| {
+                    let mut view = ServiceView::project(&svc.0, class.as_deref())?;
+                    view.share_names(&mut pool_names);
+                    Some(view)
+                };
                 let changed_now = match event {
                     Ok(watcher::Event::Init) => {
                         listing = Some(HashMap::new());
@@ -230,6 +235,7 @@ impl Stores {
             slices: self.slices.state(),
             nodes: self.nodes.state(),
             pools: self.pools.state(),
+            deleted_pools: Vec::new(),
             ads: self.ads.state(),
         }
     }

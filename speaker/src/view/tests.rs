@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use ferrolb_crds::conditions::announced;
+use ferrolb_crds::conditions::{announced, origin};
 use ferrolb_crds::{IPAddressPool, IPAddressPoolSpec, L2Advertisement, L2AdvertisementSpec};
 use k8s_openapi::api::core::v1::{
     LoadBalancerIngress, LoadBalancerStatus, Node, Service, ServiceSpec, ServiceStatus,
@@ -51,16 +51,57 @@ fn mk_svc(local: bool) -> Arc<ServiceView> {
     Arc::new(ServiceView::project(&svc, None).expect("served"))
 }
 
+/// A Service whose `ferrolb.io/Allocated` condition says its address came from `pool`.
+fn mk_svc_from(pool: &str) -> Arc<ServiceView> {
+    let mut view = (*mk_svc(false)).clone();
+    let message = origin::from_pool(VIP.parse().expect("ip"), pool);
+    let ip = VIP.parse().expect("ip");
+    assert_eq!(origin::parse(&message).next(), Some((ip, pool)));
+    view.origins = [(ip, Arc::from(pool))].into();
+    Arc::new(view)
+}
+
 fn mk_pool() -> Arc<IPAddressPool> {
-    Arc::new(IPAddressPool::new(
-        "pool",
+    mk_named_pool("pool", "192.168.100.240-192.168.100.249", &[])
+}
+
+fn mk_named_pool(name: &str, range: &str, labels: &[(&str, &str)]) -> Arc<IPAddressPool> {
+    let mut pool = IPAddressPool::new(
+        name,
         IPAddressPoolSpec {
-            addresses: vec!["192.168.100.240-192.168.100.249".to_owned()],
+            addresses: vec![range.to_owned()],
             auto_assign: true,
             avoid_buggy_ips: false,
             service_allocation: None,
         },
-    ))
+    );
+    pool.metadata.labels = Some(
+        labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
+    Arc::new(pool)
+}
+
+/// An advertisement for the nodes of `zone` that selects pools by name or by label.
+fn mk_zone_ad(
+    name: &str,
+    zone: &str,
+    pools: &[&str],
+    pool_label: Option<(&str, &str)>,
+) -> Arc<L2Advertisement> {
+    let mut ad = (*mk_ad(Some(("zone", zone)))).clone();
+    ad.metadata.name = Some(name.to_owned());
+    ad.spec.ip_address_pools = pools.iter().map(|p| (*p).to_owned()).collect();
+    ad.spec.ip_address_pool_selectors = pool_label
+        .map(|(k, v)| LabelSelector {
+            match_labels: Some(BTreeMap::from([(k.to_owned(), v.to_owned())])),
+            ..Default::default()
+        })
+        .into_iter()
+        .collect();
+    Arc::new(ad)
 }
 
 fn mk_ad(node_selector: Option<(&str, &str)>) -> Arc<L2Advertisement> {
@@ -182,6 +223,7 @@ fn local_policy_follows_ready_endpoints() {
         pools: vec![mk_pool()],
         ads: vec![mk_ad(None)],
         slices: vec![mk_slice("node3", true)],
+        ..Default::default()
     };
     assert_eq!(
         run(&snapshot, &all_alive()).owner,
@@ -220,4 +262,88 @@ fn the_plan_finds_every_address_whatever_the_order_it_was_built_in() {
     let mut sorted = ips.clone();
     sorted.sort();
     assert_eq!(order, sorted);
+}
+
+fn zone_of(owner: Option<NodeName>) -> &'static str {
+    match owner.as_ref().map(NodeName::as_str) {
+        Some("node1") => "a",
+        Some("node2" | "node3") => "b",
+        _ => "nobody",
+    }
+}
+
+#[test]
+fn overlapping_pools_announce_under_the_pool_the_controller_allocated_from() {
+    // Both pools hold the address; "a-first" comes first by name.
+    let pools = vec![
+        mk_named_pool("a-first", "192.168.100.0/24", &[]),
+        mk_named_pool("z-second", "192.168.100.240-192.168.100.249", &[]),
+    ];
+    let ads = vec![
+        mk_zone_ad("in-a", "a", &["a-first"], None),
+        mk_zone_ad("in-b", "b", &["z-second"], None),
+    ];
+    let mut snapshot = Snapshot {
+        services: vec![mk_svc_from("z-second")],
+        nodes: three_nodes(),
+        pools,
+        ads,
+        ..Default::default()
+    };
+    assert_eq!(zone_of(run(&snapshot, &all_alive()).owner), "b");
+    snapshot.services = vec![mk_svc_from("a-first")];
+    assert_eq!(zone_of(run(&snapshot, &all_alive()).owner), "a");
+    // A status that names no pool (written by an older controller): the first by name.
+    snapshot.services = vec![mk_svc(false)];
+    assert_eq!(zone_of(run(&snapshot, &all_alive()).owner), "a");
+}
+
+#[test]
+fn a_deleted_or_invalid_pool_keeps_its_addresses_announced() {
+    let labelled = mk_named_pool(
+        "pool",
+        "192.168.100.240-192.168.100.249",
+        &[("tier", "web")],
+    );
+    let by_label = mk_zone_ad("by-label", "b", &[], Some(("tier", "web")));
+    let by_name = mk_zone_ad("by-name", "b", &["pool"], None);
+
+    // Invalid: the object is there, its ranges do not parse; its advertisements still apply.
+    let mut invalid = (*labelled).clone();
+    invalid.spec.addresses = vec!["192.168.100.249-192.168.100.240".to_owned()];
+    let mut snapshot = Snapshot {
+        services: vec![mk_svc_from("pool")],
+        nodes: three_nodes(),
+        pools: vec![Arc::new(invalid)],
+        ads: vec![by_label.clone()],
+        ..Default::default()
+    };
+    let a = run(&snapshot, &all_alive());
+    assert_eq!((a.reason, zone_of(a.owner)), (announced::ANNOUNCED, "b"));
+
+    // Deleted, as last seen: selected by its labels still.
+    snapshot.pools = Vec::new();
+    snapshot.deleted_pools = vec![labelled];
+    let a = run(&snapshot, &all_alive());
+    assert_eq!((a.reason, zone_of(a.owner)), (announced::ANNOUNCED, "b"));
+
+    // Deleted before this speaker saw it: its name still selects it, its labels cannot.
+    snapshot.deleted_pools = Vec::new();
+    let a = run(&snapshot, &all_alive());
+    assert_eq!(a.owner, None);
+    assert_eq!(a.reason, announced::NO_MATCHING_ADVERTISEMENT);
+    assert!(
+        a.message.contains("pool pool") && a.message.contains("deleted"),
+        "{}",
+        a.message
+    );
+    snapshot.ads = vec![by_label, by_name];
+    let a = run(&snapshot, &all_alive());
+    assert_eq!((a.reason, zone_of(a.owner)), (announced::ANNOUNCED, "b"));
+
+    // Without the controller naming a pool, an address in no valid pool is not announced.
+    snapshot.services = vec![mk_svc(false)];
+    let a = run(&snapshot, &all_alive());
+    assert_eq!(a.reason, announced::NO_MATCHING_ADVERTISEMENT);
+    assert_eq!(a.message, format!("{VIP} is in no IPAddressPool"));
 }

@@ -101,7 +101,7 @@ fn assign_existing_keeps_status_addresses_whatever_the_policy() {
     alloc.apply_pool(pool);
     let svc = mk_svc("a");
     let got = alloc
-        .assign_existing(&svc, &[ip("10.0.0.5")])
+        .assign_existing(&svc, &[ip("10.0.0.5")], &[])
         .expect("re-reserves");
     assert_eq!(got.addresses[0].placement, Placement::KeptOutsidePolicy);
     assert_eq!(got.addresses[0].pool.as_deref(), Some("other-ns"));
@@ -114,7 +114,7 @@ fn assign_existing_keeps_status_addresses_whatever_the_policy() {
 
     let stray = mk_svc("b");
     let got = alloc
-        .assign_existing(&stray, &[ip("172.16.0.1")])
+        .assign_existing(&stray, &[ip("172.16.0.1")], &[])
         .expect("re-reserves");
     assert_eq!(got.addresses[0].placement, Placement::OutsideAllPools);
     assert_eq!(
@@ -123,7 +123,7 @@ fn assign_existing_keeps_status_addresses_whatever_the_policy() {
     );
 
     let err = alloc
-        .assign_existing(&mk_svc("c"), &[ip("10.0.0.5")])
+        .assign_existing(&mk_svc("c"), &[ip("10.0.0.5")], &[])
         .expect_err("held by a");
     assert_eq!(err.reason(), "RequestedIPInUse");
 }
@@ -134,7 +134,7 @@ fn assign_existing_with_a_stale_request_moves_on_next_allocate() {
     let mut svc = mk_svc("a");
     svc.request.ips = vec![ip("192.168.100.249")];
     alloc
-        .assign_existing(&svc, &[ip("192.168.100.240")])
+        .assign_existing(&svc, &[ip("192.168.100.240")], &[])
         .expect("re-reserves");
     let moved = alloc
         .allocate(&svc)
@@ -146,4 +146,44 @@ fn assign_existing_with_a_stale_request_moves_on_next_allocate() {
             from: vec![ip("192.168.100.240")]
         }
     );
+}
+
+#[test]
+fn an_address_keeps_naming_its_pool_when_pools_overlap_or_the_pool_is_deleted() {
+    let mut alloc = Allocator::new();
+    alloc.apply_pool(mk_pool("a-wide", &["10.0.0.0/28"]));
+    alloc.apply_pool(mk_pool("b-narrow", &["10.0.0.4-10.0.0.7"]));
+    let svc = mk_svc("web");
+    // The status says b-narrow, and b-narrow contains it: a restart keeps that attribution.
+    let got = alloc
+        .assign_existing(&svc, &[ip("10.0.0.5")], &[(ip("10.0.0.5"), "b-narrow")])
+        .expect("re-reserves");
+    assert_eq!(got.addresses[0].pool.as_deref(), Some("b-narrow"));
+    // A status that names a pool no longer holding the address is not believed.
+    let other = mk_svc("other");
+    let got = alloc
+        .assign_existing(&other, &[ip("10.0.0.9")], &[(ip("10.0.0.9"), "b-narrow")])
+        .expect("re-reserves");
+    assert_eq!(got.addresses[0].pool.as_deref(), Some("a-wide"));
+
+    // Its pools deleted, the address is in no pool, and still names the pool it came from.
+    alloc.delete_pool("a-wide");
+    alloc.delete_pool("b-narrow");
+    let kept = alloc.allocate(&svc).expect("keeps");
+    assert_eq!(kept.outcome, Outcome::Unchanged);
+    assert_eq!(kept.addresses[0].placement, Placement::OutsideAllPools);
+    assert_eq!(kept.addresses[0].pool.as_deref(), Some("b-narrow"));
+
+    // And so does a restart of the controller after the deletion, from what the status says.
+    let mut restarted = Allocator::new();
+    let got = restarted
+        .assign_existing(&svc, &[ip("10.0.0.5")], &[(ip("10.0.0.5"), "b-narrow")])
+        .expect("re-reserves");
+    assert_eq!(got.addresses[0].placement, Placement::OutsideAllPools);
+    assert_eq!(got.addresses[0].pool.as_deref(), Some("b-narrow"));
+    // Without a name in the status there is nothing to say.
+    let got = restarted
+        .assign_existing(&other, &[ip("10.0.0.9")], &[])
+        .expect("re-reserves");
+    assert_eq!(got.addresses[0].pool, None);
 }
