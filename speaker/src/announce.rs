@@ -34,19 +34,28 @@ fn protocol(ip: IpAddr) -> Protocol {
     }
 }
 
-/// Sends one gratuitous ARP (an ARP announcement) or unsolicited NA for `ip` on `link`.
+/// Announces `ip` on `link` unasked: for IPv4 a gratuitous ARP request and a gratuitous ARP
+/// reply (switches and hosts differ in which of the two they learn from), for IPv6 an
+/// unsolicited neighbour advertisement.
 pub fn send_gratuitous(link: &Link, ip: IpAddr, metrics: &Metrics) {
-    let sent = match ip {
-        IpAddr::V4(v4) => link.send_arp(&ArpFrame::gratuitous_request(link.mac, v4).to_bytes()),
-        IpAddr::V6(v6) => link.send_ndp(&NdpFrame::unsolicited_advert(link.mac, v6).to_bytes()),
+    let sent = |ok: bool| {
+        if ok {
+            metrics
+                .gratuitous
+                .get_or_create(&frame_labels(protocol(ip), &link.name))
+                .inc();
+        } else {
+            tracing::warn!(interface = %link.name, %ip, "gratuitous announcement not sent");
+        }
     };
-    if sent {
-        metrics
-            .gratuitous
-            .get_or_create(&frame_labels(protocol(ip), &link.name))
-            .inc();
-    } else {
-        tracing::warn!(interface = %link.name, %ip, "gratuitous announcement not sent");
+    match ip {
+        IpAddr::V4(v4) => {
+            sent(link.send_arp(&ArpFrame::gratuitous_request(link.mac, v4).to_bytes()));
+            sent(link.send_arp(&ArpFrame::gratuitous_reply(link.mac, v4).to_bytes()));
+        }
+        IpAddr::V6(v6) => {
+            sent(link.send_ndp(&NdpFrame::unsolicited_advert(link.mac, v6).to_bytes()));
+        }
     }
 }
 

@@ -55,6 +55,13 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+/// Labels of counters split by what came of an event.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// What came of it.
+    pub outcome: String,
+}
+
 /// Every metric the speaker exports.
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -72,8 +79,9 @@ pub struct Metrics {
     pub owned_addresses: Gauge,
     /// Members of the membership group alive, this speaker included.
     pub members_alive: Gauge,
-    /// Address conflicts detected (another host uses an address).
-    pub conflicts: Counter,
+    /// Address conflicts detected (another host claims an owned address), by outcome:
+    /// `defended` (one announcement sent, the address kept) or `withdrawn`.
+    pub conflicts: Family<OutcomeLabels, Counter>,
     /// Membership datagrams refused (bad key, malformed), by reason.
     pub bad_membership_messages: Family<ReasonLabels, Counter>,
     /// Service status writes, by outcome.
@@ -120,7 +128,7 @@ impl Metrics {
         );
         r.register(
             "conflicts",
-            "Address conflicts detected with other hosts",
+            "Address conflicts with other hosts, by outcome (defended or withdrawn)",
             m.conflicts.clone(),
         );
         r.register(

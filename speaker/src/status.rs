@@ -31,6 +31,8 @@ use crate::wire::Conflict;
 pub const FIELD_MANAGER: &str = "ferrolb-speaker";
 /// The event reason when a node starts announcing a Service's addresses.
 pub const NODE_ASSIGNED: &str = "NodeAssigned";
+/// The event reason when the owner defended an address against another host's claim.
+pub const ADDRESS_DEFENDED: &str = "AddressDefended";
 /// A write is not repeated within this time while the cache catches up with it.
 const REWRITE_AFTER: Duration = Duration::from_secs(5);
 /// Condition writes (each with its event) in flight at once.
@@ -47,6 +49,8 @@ pub struct Desired {
     pub reason: &'static str,
     /// The sentence shown to users.
     pub message: String,
+    /// An address is announced but was defended against another host (a Warning event).
+    pub defended: bool,
 }
 
 impl Desired {
@@ -63,6 +67,8 @@ pub struct Verdicts {
     pub probing: BTreeSet<IpAddr>,
     /// Addresses found in use by another host, with the other host and the interface.
     pub conflicts: BTreeMap<IpAddr, (Conflict, String)>,
+    /// Addresses announced and defended against another host's claim (RFC 5227 2.4).
+    pub defended: BTreeMap<IpAddr, (Conflict, String)>,
 }
 
 /// The conditions this speaker (`me`) is responsible for: a Service's condition is written by
@@ -77,7 +83,11 @@ pub fn desired(
     plan: &Plan,
     mine: &Verdicts,
 ) -> Vec<Desired> {
-    let Verdicts { probing, conflicts } = mine;
+    let Verdicts {
+        probing,
+        conflicts,
+        defended,
+    } = mine;
     let mut out = Vec::with_capacity(services.len());
     for svc in services {
         let assigned: Vec<(IpAddr, &crate::view::plan::Assignment)> = svc
@@ -103,6 +113,7 @@ pub fn desired(
         }
         let mut failure: Option<(&'static str, String)> = None;
         let mut parts = Vec::new();
+        let mut was_defended = false;
         for (ip, a) in &assigned {
             match (&a.owner, conflicts.get(ip)) {
                 (Some(owner), Some((c, iface))) if owner == me => {
@@ -114,10 +125,21 @@ pub fn desired(
                         ),
                     ));
                 }
-                (Some(owner), _) => parts.push(format!(
-                    "{ip} announced by node {owner} on interface {}",
-                    a.interface.as_deref().unwrap_or("unknown")
-                )),
+                (Some(owner), _) => {
+                    let interface = a.interface.as_deref().unwrap_or("unknown");
+                    let mut part =
+                        format!("{ip} announced by node {owner} on interface {interface}");
+                    if owner == me
+                        && let Some((c, _)) = defended.get(ip)
+                    {
+                        was_defended = true;
+                        part.push_str(&format!(
+                            ", defended against another host claiming it (MAC {})",
+                            c.mac
+                        ));
+                    }
+                    parts.push(part);
+                }
                 (None, _) => {
                     failure.get_or_insert((a.reason, format!("{ip}: {}", a.message)));
                 }
@@ -139,6 +161,7 @@ pub fn desired(
             announced,
             reason,
             message,
+            defended: announced && was_defended,
         };
         if !is_current(svc, &wanted) {
             out.push(wanted);
@@ -257,12 +280,14 @@ async fn write(
     }
     tracing::info!(service = %key, announced = d.announced, reason = %d.reason, message = %d.message, "Announced condition updated");
     let event = Event {
-        type_: if d.announced {
+        type_: if d.announced && !d.defended {
             EventType::Normal
         } else {
             EventType::Warning
         },
-        reason: if d.announced {
+        reason: if d.defended {
+            ADDRESS_DEFENDED.to_owned()
+        } else if d.announced {
             NODE_ASSIGNED.to_owned()
         } else {
             d.reason.to_owned()
@@ -384,5 +409,28 @@ mod tests {
             "{}",
             d[0].message
         );
+    }
+
+    #[test]
+    fn a_defended_address_stays_announced_and_says_against_whom() {
+        let (services, plan, ip) = mk_plan(Some("node2"));
+        let me = NodeName::from("node2");
+        let mac = MacAddr::new(2, 0, 0, 0, 0, 0x51);
+        let defended = Verdicts {
+            defended: BTreeMap::from([(ip, (Conflict { ip, mac }, "eth0".to_owned()))]),
+            ..Default::default()
+        };
+        let d = desired(&me, None, &services, &plan, &defended);
+        assert_eq!((d[0].announced, d[0].reason), (true, announced::ANNOUNCED));
+        assert!(d[0].defended);
+        assert!(
+            d[0].message
+                .starts_with("announced by node node2 on interface eth0, defended")
+                && d[0].message.contains("02:00:00:00:00:51"),
+            "{}",
+            d[0].message
+        );
+        let plain = desired(&me, None, &services, &plan, &Verdicts::default());
+        assert!(!plain[0].defended);
     }
 }

@@ -199,6 +199,59 @@ async fn speaker_detects_an_address_used_by_another_host() {
 }
 
 #[tokio::test]
+async fn speaker_defends_an_address_once_and_withdraws_on_a_second_claim() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
+    let owner_mac = cluster.mac(&owner);
+    let client_mac = cluster.mac("client");
+    let withdrawn =
+        |c: &Cluster| c.metric_sum(&owner, "ferrolb_speaker_conflicts_total", &["withdrawn"]);
+    // One claim: defended with an announcement, reported, and the address kept.
+    cluster.claim(VIP);
+    let message = wait_for(
+        "the defence to be reported",
+        Duration::from_secs(10),
+        || async {
+            match cluster.announced("web") {
+                Some((s, _, m)) if s == "True" && m.contains("defended") => Ok(m),
+                other => Err(other),
+            }
+        },
+    )
+    .await
+    .expect("defended");
+    assert!(message.contains(&client_mac), "{message}");
+    assert_eq!(
+        cluster.metric_sum(&owner, "ferrolb_speaker_conflicts_total", &["defended"]),
+        1.0
+    );
+    assert_eq!(withdrawn(&cluster), 0.0);
+    assert_eq!(cluster.arping(VIP, 1), [owner_mac.clone()]);
+    // A second claim within the defend interval: withdrawn, reported.
+    cluster.claim(VIP);
+    let message = wait_for(
+        "the withdrawal to be reported",
+        Duration::from_secs(10),
+        || async {
+            match cluster.announced("web") {
+                Some((s, r, m)) if s == "False" && r == "AddressConflict" => Ok(m),
+                other => Err(other),
+            }
+        },
+    )
+    .await
+    .expect("withdrawn");
+    assert!(message.contains(&client_mac), "{message}");
+    assert_eq!(withdrawn(&cluster), 1.0);
+    assert!(
+        cluster.arping(VIP, 1).is_empty(),
+        "nobody answers a withdrawn address"
+    );
+}
+
+#[tokio::test]
 async fn speaker_keeps_announcing_when_its_advertisement_is_edited_badly() {
     let _serial = SERIAL.lock().await;
     let cluster = Cluster::start("{}");

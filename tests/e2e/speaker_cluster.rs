@@ -182,6 +182,19 @@ impl Cluster {
             .collect()
     }
 
+    /// Sends one gratuitous ARP from the client claiming `ip` (as a misconfigured or
+    /// malicious host would).
+    pub fn claim(&self, ip: &str) {
+        self.lab
+            .exec(
+                "client",
+                &[
+                    "arping", "-U", "-c", "1", "-w", "100000", "-i", "eth0", "-S", ip, ip,
+                ],
+            )
+            .expect("arping -U");
+    }
+
     /// The MAC that answered a neighbour solicitation for `ip` from the client, if any.
     pub fn ndisc(&self, ip: &str) -> Option<String> {
         let out = self

@@ -311,6 +311,7 @@ impl Step<'_> {
         let verdicts = status::Verdicts {
             probing: addresses.probing(),
             conflicts: addresses.conflicts().clone(),
+            defended: addresses.defended().clone(),
         };
         let wanted = status::desired(self.me, fallback, &snapshot.services, &plan, &verdicts);
         desired.send_if_modified(|d| {

@@ -1,5 +1,8 @@
 //! This node's side of the plan: which addresses it announces, probing them first when they
-//! are new, bursting gratuitous announcements on takeover, and backing off on conflicts.
+//! are new, bursting gratuitous announcements on takeover, and handling conflicts as RFC 5227
+//! section 2.4 says: a claim by another host found while probing gives the address up; one
+//! found while announcing is defended once, and only a second within [`DEFEND_INTERVAL`] makes
+//! this node withdraw.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
@@ -17,6 +20,9 @@ use crate::view::plan::Plan;
 use crate::wire::multicast::solicited_node;
 use crate::wire::{Conflict, MacAddr};
 
+/// A second conflict within this time of the first is not defended: the address is
+/// withdrawn (RFC 5227's DEFEND_INTERVAL).
+pub const DEFEND_INTERVAL: Duration = Duration::from_secs(10);
 /// A conflicting address is probed again after this long.
 pub const CONFLICT_RETRY: Duration = Duration::from_secs(30);
 /// A claim from an unknown MAC is confirmed as a conflict only if it is still unknown after
@@ -43,6 +49,8 @@ struct Owned {
     every: Option<Duration>,
     /// When the last periodic announcement went out or, in conflict, since when.
     since: Instant,
+    /// When another host last claimed it (and this node defended it).
+    last_conflict: Option<Instant>,
     /// Keeps the solicited-node group joined while the address is announced (IPv6).
     _group: Option<std::net::UdpSocket>,
 }
@@ -72,6 +80,7 @@ pub struct Addresses {
     me: NodeName,
     owned: BTreeMap<IpAddr, Owned>,
     conflicts: BTreeMap<IpAddr, (Conflict, String)>,
+    defended: BTreeMap<IpAddr, (Conflict, String)>,
     suspected: BTreeMap<IpAddr, (Conflict, String, Instant)>,
     peer_macs: BTreeSet<MacAddr>,
     table: SharedTable,
@@ -98,6 +107,7 @@ impl Addresses {
             me,
             owned: BTreeMap::new(),
             conflicts: BTreeMap::new(),
+            defended: BTreeMap::new(),
             suspected: BTreeMap::new(),
             peer_macs: BTreeSet::new(),
             table,
@@ -109,6 +119,12 @@ impl Addresses {
     /// Addresses this node owns but found in use by another host, with the interface.
     pub fn conflicts(&self) -> &BTreeMap<IpAddr, (Conflict, String)> {
         &self.conflicts
+    }
+
+    /// Addresses this node announces and defended against another host's claim, with the
+    /// last such claim and the interface.
+    pub fn defended(&self) -> &BTreeMap<IpAddr, (Conflict, String)> {
+        &self.defended
     }
 
     /// Tells the responders which MACs belong to other speakers.
@@ -137,7 +153,7 @@ impl Addresses {
                     cleared.push(ip);
                 }
             } else if now - since >= CONFIRM_AFTER {
-                self.confirm(interface, conflict);
+                self.confirm(interface, conflict, since, links);
             } else {
                 self.suspected.insert(ip, (conflict, interface, since));
             }
@@ -177,6 +193,7 @@ impl Addresses {
         for ip in expired {
             self.owned.remove(&ip);
             self.conflicts.remove(&ip);
+            self.defended.remove(&ip);
         }
         for (ip, o) in &mut self.owned {
             o.every = plan.get(ip).and_then(|a| a.gratuitous_interval);
@@ -216,6 +233,7 @@ impl Addresses {
                     probed: !probe,
                     every: a.gratuitous_interval,
                     since: Instant::now(),
+                    last_conflict: None,
                     _group: group,
                 },
             );
@@ -252,6 +270,7 @@ impl Addresses {
             tracing::info!(%ip, interface = %o.interface, "no longer announcing");
         }
         self.conflicts.remove(&ip);
+        self.defended.remove(&ip);
         self.suspected.remove(&ip);
         if let Ok(mut t) = self.table.write() {
             t.owned.remove(&ip);
@@ -293,22 +312,50 @@ impl Addresses {
             .or_insert((conflict, interface, Instant::now()));
     }
 
-    /// Another host uses an owned address: stop announcing it and remember why.
-    fn confirm(&mut self, interface: String, conflict: Conflict) {
-        let Some(o) = self.owned.get_mut(&conflict.ip) else {
+    /// Another host claimed an owned address at `seen`. While probing, the address is given
+    /// up. While announcing, the first claim is answered with one announcement and the
+    /// address kept; a second within [`DEFEND_INTERVAL`] of the last makes this node stop
+    /// announcing it. Both are reported.
+    fn confirm(&mut self, interface: String, conflict: Conflict, seen: Instant, links: &Links) {
+        let ip = conflict.ip;
+        let Some(o) = self.owned.get_mut(&ip) else {
             return;
         };
-        if o.phase == Phase::Conflict {
+        let defend = match o.phase {
+            Phase::Conflict => return,
+            Phase::Probing => false,
+            Phase::Announced => o
+                .last_conflict
+                .is_none_or(|last| seen.saturating_duration_since(last) >= DEFEND_INTERVAL),
+        };
+        o.last_conflict = Some(seen);
+        if defend {
+            tracing::warn!(%ip, mac = %conflict.mac, interface = %interface, "address conflict: another host claims this address; defending it with one announcement");
+            if let Some(link) = links.get(&o.interface) {
+                announce::send_gratuitous(&link, ip, &self.metrics);
+            }
+            self.count_conflict("defended");
+            self.defended.insert(ip, (conflict, interface));
             return;
         }
-        tracing::warn!(ip = %conflict.ip, mac = %conflict.mac, interface = %interface, "address conflict: another host uses this address; not announcing it");
+        tracing::warn!(%ip, mac = %conflict.mac, interface = %interface, "address conflict: another host uses this address; not announcing it");
         o.phase = Phase::Conflict;
         o.since = Instant::now();
-        self.metrics.conflicts.inc();
+        self.count_conflict("withdrawn");
         if let Ok(mut t) = self.table.write() {
-            t.owned.remove(&conflict.ip);
+            t.owned.remove(&ip);
         }
-        self.conflicts.insert(conflict.ip, (conflict, interface));
+        self.defended.remove(&ip);
+        self.conflicts.insert(ip, (conflict, interface));
+    }
+
+    fn count_conflict(&self, outcome: &str) {
+        self.metrics
+            .conflicts
+            .get_or_create(&crate::metrics::OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Addresses this node owns and is still probing: their condition waits for the probe.

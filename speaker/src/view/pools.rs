@@ -87,7 +87,10 @@ mod tests {
                 .update(&[pool("a"), pool("b")], std::slice::from_ref(&web))
                 .is_empty()
         );
-        assert_eq!(names(&memory.update(&[pool("b")], std::slice::from_ref(&web))), ["a"]);
+        assert_eq!(
+            names(&memory.update(&[pool("b")], std::slice::from_ref(&web))),
+            ["a"]
+        );
         assert_eq!(names(&memory.update(&[pool("b")], &[web])), ["a"]);
         // The Service gone (or moved), the pool is forgotten for good.
         assert!(memory.update(&[pool("b")], &[]).is_empty());
@@ -100,7 +103,11 @@ mod tests {
         let mut memory = DeletedPools::default();
         let web = service(&[("10.0.0.1", "gone")]);
         assert!(memory.update(&[], std::slice::from_ref(&web)).is_empty());
-        assert!(memory.update(&[pool("gone")], std::slice::from_ref(&web)).is_empty());
+        assert!(
+            memory
+                .update(&[pool("gone")], std::slice::from_ref(&web))
+                .is_empty()
+        );
         assert_eq!(names(&memory.update(&[], &[web])), ["gone"]);
     }
 }
