@@ -228,7 +228,7 @@ async fn speaker_defends_an_address_once_and_withdraws_on_a_second_claim() {
         1.0
     );
     assert_eq!(withdrawn(&cluster), 0.0);
-    assert_eq!(cluster.arping(VIP, 1), [owner_mac.clone()]);
+    assert_eq!(cluster.arping(VIP, 1), [owner_mac]);
     // A second claim within the defend interval: withdrawn, reported.
     cluster.claim(VIP);
     let message = wait_for(
