@@ -21,11 +21,19 @@ pub const BURST: [Duration; 3] = [
     Duration::from_millis(500),
     Duration::from_millis(1500),
 ];
-/// Probes sent before a first announcement, and the gap between them (RFC 5227 uses 3 probes
-/// over 1-2 s; a LAN answers in well under a millisecond, so two short ones are enough).
-pub const PROBES: usize = 2;
-/// The gap between probes, and how long to listen after the last one.
-pub const PROBE_GAP: Duration = Duration::from_millis(100);
+/// Probes sent before an address's first announcement in the cluster (RFC 5227 section 2.1.1:
+/// three probes, randomly spaced, so that two hosts probing at once do not stay in step).
+pub const PROBES: usize = 3;
+/// The shortest and longest gap between probes: three probes take one to two seconds.
+pub const PROBE_GAP: std::ops::Range<Duration> =
+    Duration::from_millis(500)..Duration::from_millis(1000);
+/// How long to listen after the last probe before the address is announced.
+pub const ANNOUNCE_WAIT: Duration = Duration::from_millis(500);
+
+/// A random gap from [`PROBE_GAP`].
+fn probe_gap() -> Duration {
+    rand::random_range(PROBE_GAP)
+}
 
 fn protocol(ip: IpAddr) -> Protocol {
     match ip {
@@ -189,8 +197,13 @@ fn step(mut p: Pending, table: &SharedTable, metrics: &Metrics) -> Next {
                 send_probe(link, *ip, metrics);
             }
             p.sent += 1;
-            // After the last probe the responders listen for one more gap.
-            Next::After(PROBE_GAP, p)
+            // After the last probe the responders listen a little longer.
+            let wait = if p.sent == PROBES {
+                ANNOUNCE_WAIT
+            } else {
+                probe_gap()
+            };
+            Next::After(wait, p)
         }
     }
 }
