@@ -48,6 +48,9 @@ pub mod announced {
     pub const NO_READY_ENDPOINT: &str = "NoReadyEndpoint";
     /// False: another host on the LAN answers for the address.
     pub const ADDRESS_CONFLICT: &str = "AddressConflict";
+    /// False: the kernels of some nodes answer ARP for the address too (kube-proxy in IPVS
+    /// mode without `strictARP`).
+    pub const KERNEL_ANSWERS_ARP: &str = "KernelAnswersARP";
 }
 
 /// `IPAddressPool` condition: the spec parses (status False names the bad entry).

@@ -25,6 +25,10 @@ pub struct Cli {
     /// Serve Services with this `spec.loadBalancerClass` (besides those with no class).
     #[arg(long, env = "FERROLB_LOAD_BALANCER_CLASS")]
     pub load_balancer_class: Option<String>,
+    /// Hand a node's addresses over to other nodes as soon as it is cordoned
+    /// (`spec.unschedulable`), before a drain stops its Pods and its speaker.
+    #[arg(long, env = "FERROLB_CORDONED_NODES_HAND_OVER")]
+    pub cordoned_nodes_hand_over: bool,
     /// UDP port of the membership group, on the node's InternalIP.
     #[arg(long, env = "FERROLB_MEMBERLIST_PORT", default_value_t = 7946)]
     pub memberlist_port: u16,

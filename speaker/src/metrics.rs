@@ -88,6 +88,9 @@ pub struct Metrics {
     pub status_writes: Family<ReasonLabels, Counter>,
     /// L2Advertisements that cannot be used as they are (their last valid version is used).
     pub invalid_advertisements: Gauge,
+    /// The node's interfaces by what the speaker does with them: `answering`, or why not
+    /// (`virtual`, `member`, `no-carrier`).
+    pub interfaces: Family<ReasonLabels, Gauge>,
 }
 
 impl Metrics {
@@ -140,6 +143,11 @@ impl Metrics {
             "status_writes",
             "Service status writes, by outcome",
             m.status_writes.clone(),
+        );
+        r.register(
+            "interfaces",
+            "Interfaces answering ARP/NDP, and those left alone by reason",
+            m.interfaces.clone(),
         );
         r.register(
             "invalid_advertisements",

@@ -69,6 +69,8 @@ pub struct Verdicts {
     pub conflicts: BTreeMap<IpAddr, (Conflict, String)>,
     /// Addresses announced and defended against another host's claim (RFC 5227 2.4).
     pub defended: BTreeMap<IpAddr, (Conflict, String)>,
+    /// Nodes whose kernel answers ARP for Service addresses itself (IPVS without strictARP).
+    pub kernel_answers_arp: BTreeSet<NodeName>,
 }
 
 /// The conditions this speaker (`me`) is responsible for: a Service's condition is written by
@@ -87,6 +89,7 @@ pub fn desired(
         probing,
         conflicts,
         defended,
+        kernel_answers_arp,
     } = mine;
     let mut out = Vec::with_capacity(services.len());
     for svc in services {
@@ -122,6 +125,20 @@ pub fn desired(
                         format!(
                             "{ip} is in use by another host (MAC {}) seen on {owner} interface {iface}; not announced",
                             c.mac
+                        ),
+                    ));
+                }
+                (Some(owner), _) if ip.is_ipv4() && !kernel_answers_arp.is_empty() => {
+                    let nodes: Vec<&str> =
+                        kernel_answers_arp.iter().map(NodeName::as_str).collect();
+                    failure.get_or_insert((
+                        announced::KERNEL_ANSWERS_ARP,
+                        format!(
+                            "{ip} is announced by node {owner}, but the kernel of node(s) {} \
+                             answers ARP for it too: kube-proxy runs in IPVS mode without \
+                             strictARP (the address is on kube-ipvs0 and arp_ignore is 0); set \
+                             strictARP: true in kube-proxy's configuration",
+                            nodes.join(", ")
                         ),
                     ));
                 }
@@ -432,5 +449,25 @@ mod tests {
         );
         let plain = desired(&me, None, &services, &plan, &Verdicts::default());
         assert!(!plain[0].defended);
+    }
+
+    #[test]
+    fn a_node_whose_kernel_answers_arp_is_named() {
+        let (services, plan, _) = mk_plan(Some("node2"));
+        let me = NodeName::from("node2");
+        let verdicts = Verdicts {
+            kernel_answers_arp: BTreeSet::from([NodeName::from("node3")]),
+            ..Default::default()
+        };
+        let d = desired(&me, None, &services, &plan, &verdicts);
+        assert_eq!(
+            (d[0].announced, d[0].reason),
+            (false, announced::KERNEL_ANSWERS_ARP)
+        );
+        assert!(
+            d[0].message.contains("node(s) node3") && d[0].message.contains("strictARP"),
+            "{}",
+            d[0].message
+        );
     }
 }

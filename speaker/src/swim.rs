@@ -43,6 +43,10 @@ pub struct PeerReport {
     pub interfaces: BTreeMap<Arc<str>, Vec<ipnet::IpNet>>,
     /// The hardware addresses of those interfaces (`02:00:..`).
     pub macs: BTreeSet<String>,
+    /// The node's kernel answers ARP for Service addresses itself (kube-proxy in IPVS mode
+    /// without `strictARP`).
+    #[serde(default)]
+    pub kernel_answers_arp: bool,
 }
 
 /// The group as this speaker sees it.
@@ -180,6 +184,13 @@ impl Driver {
                     if !self.left {
                         let _ = self.swim.handle_timer(timer, &mut self.runtime);
                     }
+                }
+                // A changed report (an interface lost its carrier) goes out at once: peers
+                // take over its addresses on it.
+                Ok(()) = self.report.changed() => {
+                    // Seen now; `send_report` reads the latest.
+                    self.report.mark_unchanged();
+                    self.report_due = !self.left;
                 }
                 _ = tick.tick() => {
                     if !self.left {

@@ -4,6 +4,7 @@
 
 mod speaker_bad_input;
 mod speaker_cluster;
+mod speaker_interfaces;
 
 use std::time::{Duration, Instant};
 

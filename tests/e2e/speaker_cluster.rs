@@ -62,6 +62,8 @@ impl Cluster {
                     ("KUBECONFIG", kubeconfig.as_str()),
                     ("NODE_NAME", node),
                     ("FERROLB_MEMBERLIST_KEY", key),
+                    // Only the node-health suite cordons nodes.
+                    ("FERROLB_CORDONED_NODES_HAND_OVER", "true"),
                     ("RUST_LOG", log_filter.as_str()),
                 ],
             )
@@ -81,6 +83,15 @@ impl Cluster {
     /// Creates a LoadBalancer Service `name` in `default` and writes `ip` to its status, as the
     /// controller would: the address and the `ferrolb.io/Allocated` condition naming pool `lab`.
     pub fn service(&self, name: &str, ip: &str, local: bool) {
+        self.service_in(name, ip, local, "lab");
+    }
+
+    /// [`Cluster::service`] with an address from `pool`.
+    pub fn service_from(&self, name: &str, ip: &str, pool: &str) {
+        self.service_in(name, ip, false, pool);
+    }
+
+    fn service_in(&self, name: &str, ip: &str, local: bool, pool: &str) {
         let policy = if local { "Local" } else { "Cluster" };
         let family = if ip.contains(':') { "IPv6" } else { "IPv4" };
         self.lab
@@ -95,7 +106,7 @@ impl Cluster {
             "type": ferrolb_crds::conditions::SERVICE_ALLOCATED,
             "status": "True",
             "reason": "Allocated",
-            "message": origin::from_pool(ip.parse().expect("address"), "lab"),
+            "message": origin::from_pool(ip.parse().expect("address"), pool),
             "lastTransitionTime": "2026-01-01T00:00:00Z",
         });
         let status = serde_json::json!({"status": {
@@ -155,6 +166,26 @@ impl Cluster {
         )
         .await
         .expect("owner")
+    }
+
+    /// Waits until the node the Service's condition names is the one that answers ARP for
+    /// `ip` (alone), and returns it.
+    pub async fn wait_answering_owner(&self, name: &str, ip: &str) -> String {
+        wait_for(
+            "the named owner to answer",
+            Duration::from_secs(30),
+            || async {
+                let owner = self.wait_owner(name, Duration::from_secs(10)).await;
+                let macs = self.arping(ip, 1);
+                if macs == [self.mac(&owner)] {
+                    Ok(owner)
+                } else {
+                    Err((owner, macs))
+                }
+            },
+        )
+        .await
+        .expect("owner answering")
     }
 
     /// The MACs that answered `arping -c count` for `ip` from the client.

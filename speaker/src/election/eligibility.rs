@@ -19,6 +19,9 @@ pub struct NodeState {
     pub alive: bool,
     /// The labels of the Node object.
     pub labels: Labels,
+    /// Why the Node object says the node may not announce (see [`Ineligible`]'s node
+    /// states), if it does.
+    pub unhealthy: Option<Ineligible>,
 }
 
 /// Why a node may not announce an address. Checked in this order, so the first that applies
@@ -27,6 +30,15 @@ pub struct NodeState {
 pub enum Ineligible {
     /// The node's speaker is not alive in the membership group.
     NotAlive,
+    /// The Node's `Ready` condition is False or Unknown.
+    NodeNotReady,
+    /// The Node's `NetworkUnavailable` condition is True.
+    NetworkUnavailable,
+    /// The Node carries the `node.kubernetes.io/out-of-service` taint.
+    OutOfService,
+    /// The Node is cordoned (`spec.unschedulable`) and the speaker is set to hand its
+    /// addresses over then.
+    Unschedulable,
     /// The node carries the exclude-from-external-load-balancers label.
     ExcludedByLabel,
     /// The node does not match the L2Advertisement node selectors.
@@ -39,8 +51,12 @@ pub enum Ineligible {
 
 impl Ineligible {
     /// Every reason, for pre-registering metric label values.
-    pub const ALL: [Ineligible; 5] = [
+    pub const ALL: [Ineligible; 9] = [
         Ineligible::NotAlive,
+        Ineligible::NodeNotReady,
+        Ineligible::NetworkUnavailable,
+        Ineligible::OutOfService,
+        Ineligible::Unschedulable,
         Ineligible::ExcludedByLabel,
         Ineligible::NodeSelectorMismatch,
         Ineligible::NoUsableInterface,
@@ -51,6 +67,10 @@ impl Ineligible {
     pub fn label(self) -> &'static str {
         match self {
             Ineligible::NotAlive => "NotAlive",
+            Ineligible::NodeNotReady => "NodeNotReady",
+            Ineligible::NetworkUnavailable => "NetworkUnavailable",
+            Ineligible::OutOfService => "OutOfService",
+            Ineligible::Unschedulable => "Unschedulable",
             Ineligible::ExcludedByLabel => "ExcludedByLabel",
             Ineligible::NodeSelectorMismatch => "NodeSelectorMismatch",
             Ineligible::NoUsableInterface => "NoUsableInterface",
@@ -62,6 +82,10 @@ impl Ineligible {
     pub fn describe(self) -> &'static str {
         match self {
             Ineligible::NotAlive => "speaker not alive",
+            Ineligible::NodeNotReady => "node not Ready",
+            Ineligible::NetworkUnavailable => "node network unavailable",
+            Ineligible::OutOfService => "node out of service (taint)",
+            Ineligible::Unschedulable => "node cordoned",
             Ineligible::ExcludedByLabel => "labelled exclude-from-external-load-balancers",
             Ineligible::NodeSelectorMismatch => "not selected by the L2Advertisement",
             Ineligible::NoUsableInterface => "no usable interface",
@@ -111,6 +135,8 @@ pub fn check(
 ) -> Result<(), Ineligible> {
     if !state.alive {
         Err(Ineligible::NotAlive)
+    } else if let Some(reason) = state.unhealthy {
+        Err(reason)
     } else if state
         .labels
         .contains_key(EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS)
@@ -150,7 +176,11 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        NodeState { alive, labels }
+        NodeState {
+            alive,
+            labels,
+            unhealthy: None,
+        }
     }
 
     #[test]
@@ -190,6 +220,22 @@ mod tests {
                 "no-pod",
                 state(true, &zone_a),
                 Err(Ineligible::NoReadyEndpoint),
+            ),
+            (
+                "n",
+                NodeState {
+                    unhealthy: Some(Ineligible::OutOfService),
+                    ..state(true, &[(EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS, "")])
+                },
+                Err(Ineligible::OutOfService),
+            ),
+            (
+                "n",
+                NodeState {
+                    unhealthy: Some(Ineligible::NodeNotReady),
+                    ..state(false, &zone_a)
+                },
+                Err(Ineligible::NotAlive),
             ),
         ];
         for (name, state, expected) in table {

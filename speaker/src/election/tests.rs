@@ -5,7 +5,11 @@ fn mk_node(alive: bool, labels: &[(&str, &str)]) -> NodeState {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    NodeState { alive, labels }
+    NodeState {
+        alive,
+        labels,
+        unhealthy: None,
+    }
 }
 
 fn mk_election(nodes: &[(&str, NodeState)]) -> Election {

@@ -29,14 +29,17 @@ use crate::view::pools::DeletedPools;
 use crate::view::store::{NotReady, Stores};
 use crate::wire::MacAddr;
 
-use links::Links;
+use links::{Links, start_scanner};
 use speaker::Addresses;
 
 /// How long a stopping speaker keeps answering after it left the group, so its successor's
 /// takeover reaches the neighbours before this node goes quiet.
 pub const HANDOVER: Duration = Duration::from_millis(300);
-/// How often interfaces are rescanned and the membership seeds refreshed.
-const RESCAN: Duration = Duration::from_secs(1);
+/// How often gratuitous announcements are checked and the membership seeds refreshed.
+const RESCAN: Duration = Duration::from_millis(500);
+/// Interfaces are scanned on every change the kernel reports (a lost carrier included), and
+/// at the latest this often.
+const SCAN_AT_LEAST_EVERY: Duration = Duration::from_secs(10);
 /// The shortest time between two passes over the Services, unless membership changed.
 const MIN_PASS_GAP: Duration = Duration::from_millis(50);
 /// How long to wait for this node's Node object to show an InternalIP.
@@ -90,6 +93,7 @@ async fn own_address(stores: &Stores, node: &NodeName) -> Result<IpAddr, RunErro
 pub async fn run(cli: Cli) -> Result<(), RunError> {
     let key = cli.membership_key()?;
     let me = NodeName::from(cli.node_name.clone());
+    let cordoned_hand_over = cli.cordoned_nodes_hand_over;
     let client = Client::try_default().await.map_err(RunError::Client)?;
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
@@ -114,7 +118,9 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let table = SharedTable::default();
     let (link_tx, mut link_rx) = mpsc::unbounded_channel();
     let mut links = Links::new(table.clone(), metrics.clone(), link_tx);
-    links.rescan();
+    let (listed_tx, listed_rx) = watch::channel(stores.listed_interfaces());
+    let mut scans = start_scanner(listed_rx, SCAN_AT_LEAST_EVERY).await;
+    links.apply(&scans.borrow_and_update());
     let (report_tx, report_rx) = watch::channel(links.report(&me));
     let (seeds_tx, seeds_rx) = watch::channel(membership_addrs(
         stores.nodes().iter().map(|n| &**n),
@@ -161,9 +167,19 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
                 LinkEvent::Closed { interface } => links.closed(&interface),
             },
             Some(ips) = probe_rx.recv() => addresses.probe_done(ips, &links),
+            Ok(()) = scans.changed() => {
+                let scan = scans.borrow_and_update().clone();
+                if links.apply(&scan) {
+                    report_tx.send_replace(links.report(&me));
+                }
+            }
             _ = tick.tick() => {
                 addresses.refresh(&links);
-                if links.rescan() {
+                let listed = stores.listed_interfaces();
+                listed_tx.send_if_modified(|l| if *l == listed { false } else { *l = listed; true });
+                // Reopens the links whose responder ended.
+                let scan = scans.borrow().clone();
+                if links.apply(&scan) {
                     report_tx.send_replace(links.report(&me));
                 }
                 let seeds = membership_addrs(stores.nodes().iter().map(|n| &**n), bind.port());
@@ -200,6 +216,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         let group_view = view.borrow_and_update().clone();
         let step = Step {
             me: &me,
+            cordoned_hand_over,
             stores: &stores,
             group: &group_view,
             links: &links,
@@ -233,6 +250,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
 
 struct Step<'a> {
     me: &'a NodeName,
+    cordoned_hand_over: bool,
     stores: &'a Stores,
     group: &'a GroupView,
     links: &'a Links,
@@ -275,6 +293,7 @@ impl Step<'_> {
             .collect();
         addresses.set_peer_macs(peer_macs);
         let mut snapshot = self.stores.snapshot();
+        snapshot.cordoned_hand_over = self.cordoned_hand_over;
         snapshot.deleted_pools = deleted_pools.update(&snapshot.pools, &snapshot.services);
         let (usable, invalid) = advertisements.usable(std::mem::take(&mut snapshot.ads));
         snapshot.ads = usable;
@@ -312,6 +331,11 @@ impl Step<'_> {
             probing: addresses.probing(),
             conflicts: addresses.conflicts().clone(),
             defended: addresses.defended().clone(),
+            kernel_answers_arp: reports
+                .iter()
+                .filter(|(n, r)| r.kernel_answers_arp && alive.contains(*n))
+                .map(|(n, _)| n.clone())
+                .collect(),
         };
         let wanted = status::desired(self.me, fallback, &snapshot.services, &plan, &verdicts);
         desired.send_if_modified(|d| {

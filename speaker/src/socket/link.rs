@@ -1,5 +1,6 @@
 //! One interface of this node and the packet sockets open on it.
 
+use std::collections::BTreeSet;
 use std::os::fd::IntoRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,24 +50,38 @@ pub struct LocalInterface {
     pnet: NetworkInterface,
 }
 
-/// The interfaces of this node that can announce (up, not loopback, with a MAC and an address,
-/// and not made by container networking nor part of a bridge or bond), and those skipped by
-/// that last rule, with why.
-pub fn local_interfaces() -> (Vec<LocalInterface>, Vec<(String, SkipReason)>) {
+/// The interfaces of this node that can announce, and those left alone with why.
+///
+/// An interface can announce when it is up with its carrier on (a link that lost its carrier
+/// is skipped, so that another node takes its addresses over), is not loopback, has a MAC,
+/// and has an address or is named in `listed` (the interfaces L2Advertisements list: an
+/// interface used only for Service addresses needs no address of its own). Interfaces made by
+/// container networking and members of a bridge or bond are skipped (see `skip`), unless an
+/// advertisement lists them by name.
+pub fn local_interfaces(
+    listed: &BTreeSet<String>,
+) -> (Vec<LocalInterface>, Vec<(String, SkipReason)>) {
     let sys = Path::new("/sys/class/net");
     let mut skipped = Vec::new();
     let mut found: Vec<LocalInterface> = datalink::interfaces()
         .into_iter()
-        .filter(|i| i.is_up() && !i.is_loopback() && !i.ips.is_empty())
-        .filter(
-            |i| match skip_reason(&i.name, master_of(sys, &i.name).as_deref()) {
+        .filter(|i| i.is_up() && !i.is_loopback())
+        .filter(|i| !i.ips.is_empty() || listed.contains(&i.name))
+        .filter(|i| {
+            let reason = if listed.contains(&i.name) {
+                None
+            } else {
+                skip_reason(&i.name, master_of(sys, &i.name).as_deref())
+            };
+            let reason = reason.or_else(|| (!i.is_lower_up()).then_some(SkipReason::NoCarrier));
+            match reason {
                 Some(reason) => {
                     skipped.push((i.name.clone(), reason));
                     false
                 }
                 None => true,
-            },
-        )
+            }
+        })
         .filter_map(|i| {
             let mac = i.mac.filter(|m| *m != MacAddr::zero())?;
             let nets = i
@@ -84,6 +99,35 @@ pub fn local_interfaces() -> (Vec<LocalInterface>, Vec<(String, SkipReason)>) {
         .collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
     (found, skipped)
+}
+
+/// The interface kube-proxy puts every Service address on in IPVS mode.
+const IPVS_DUMMY: &str = "kube-ipvs0";
+
+/// Whether this node's kernel itself answers ARP for Service addresses on one of
+/// `interfaces`: kube-proxy in IPVS mode puts them on `kube-ipvs0`, and unless its
+/// `strictARP` is set (`arp_ignore` 1 or more) Linux answers ARP for any local address on any
+/// interface, so every node answers for every address besides the speaker's owner.
+pub fn kernel_answers_arp<'a>(interfaces: impl IntoIterator<Item = &'a str>) -> bool {
+    if !Path::new("/sys/class/net").join(IPVS_DUMMY).exists() {
+        return false;
+    }
+    let arp_ignore = |conf: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{conf}/arp_ignore"))
+            .ok()
+            .and_then(|v| v.trim().parse::<u8>().ok())
+    };
+    let all = arp_ignore("all");
+    interfaces
+        .into_iter()
+        .any(|i| answers_arp_for_other_interfaces(all, arp_ignore(i)))
+}
+
+/// Whether an interface whose `arp_ignore` is `own` (the `all` setting being `all`) answers
+/// ARP for addresses configured on other interfaces: Linux uses the larger of the two, and
+/// only 0 answers for any local address. Unknown values count as not answering.
+fn answers_arp_for_other_interfaces(all: Option<u8>, own: Option<u8>) -> bool {
+    matches!((all, own), (Some(0), Some(0)))
 }
 
 type Sender = Mutex<Box<dyn DataLinkSender>>;
@@ -229,4 +273,23 @@ fn send(sender: &Sender, frame: &[u8]) -> bool {
         return false;
     };
     matches!(tx.send_to(frame, None), Some(Ok(())))
+}
+
+#[cfg(test)]
+mod arp_ignore_tests {
+    use super::answers_arp_for_other_interfaces as answers;
+
+    #[test]
+    fn only_arp_ignore_zero_on_both_answers_for_other_interfaces() {
+        assert!(answers(Some(0), Some(0)));
+        for (all, own) in [
+            (Some(1), Some(0)),
+            (Some(0), Some(1)),
+            (Some(2), Some(2)),
+            (None, Some(0)),
+            (Some(0), None),
+        ] {
+            assert!(!answers(all, own), "{all:?} {own:?}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ mod responder;
 mod skip;
 mod table;
 
-pub use link::{Link, LinkError, LocalInterface, local_interfaces};
+pub use link::{Link, LinkError, LocalInterface, kernel_answers_arp, local_interfaces};
 pub use responder::{LinkEvent, spawn_responders};
 pub use skip::SkipReason;
 pub use table::{SharedTable, Table};

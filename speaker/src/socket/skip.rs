@@ -31,6 +31,8 @@ pub enum SkipReason {
     Virtual(&'static str),
     /// A port of a bridge or bond (the master's name).
     Member(String),
+    /// Up, but its carrier is off (cable, switch port, or the veth's other end down).
+    NoCarrier,
 }
 
 impl SkipReason {
@@ -39,6 +41,7 @@ impl SkipReason {
         match self {
             SkipReason::Virtual(_) => "virtual",
             SkipReason::Member(_) => "member",
+            SkipReason::NoCarrier => "no-carrier",
         }
     }
 }
@@ -48,6 +51,7 @@ impl fmt::Display for SkipReason {
         match self {
             SkipReason::Virtual(what) => write!(f, "made by container networking ({what})"),
             SkipReason::Member(master) => write!(f, "a member of {master}"),
+            SkipReason::NoCarrier => write!(f, "no carrier"),
         }
     }
 }

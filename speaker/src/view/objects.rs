@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
-use crate::election::NodeName;
+use crate::election::{Ineligible, NodeName};
 
 /// The label an EndpointSlice carries with its Service's name.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -70,6 +70,39 @@ pub fn internal_ip(node: &Node) -> Option<IpAddr> {
         .filter_map(|a| a.address.parse().ok())
         .collect();
     ips.iter().find(|ip| ip.is_ipv4()).or(ips.first()).copied()
+}
+
+/// The taint that marks a node shut down for good (non-graceful node shutdown).
+pub const OUT_OF_SERVICE_TAINT: &str = "node.kubernetes.io/out-of-service";
+
+/// Why the Node object says the node may not announce, if it does: `Ready` False or Unknown
+/// (an absent condition counts as ready), `NetworkUnavailable` True, the out-of-service taint,
+/// and, when `cordoned_hands_over`, `spec.unschedulable`.
+pub fn node_health(node: &Node, cordoned_hands_over: bool) -> Option<Ineligible> {
+    let condition = |type_: &str| {
+        node.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .find(|c| c.type_ == type_)
+            .map(|c| c.status.as_str())
+    };
+    let spec = node.spec.as_ref();
+    if matches!(condition("Ready"), Some("False" | "Unknown")) {
+        Some(Ineligible::NodeNotReady)
+    } else if condition("NetworkUnavailable") == Some("True") {
+        Some(Ineligible::NetworkUnavailable)
+    } else if spec
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|t| t.iter().any(|t| t.key == OUT_OF_SERVICE_TAINT))
+    {
+        Some(Ineligible::OutOfService)
+    } else if cordoned_hands_over && spec.and_then(|s| s.unschedulable) == Some(true) {
+        Some(Ineligible::Unschedulable)
+    } else {
+        None
+    }
 }
 
 /// Whether the Node's `Ready` condition is True.

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
-use super::objects::{pool_of, pool_ranges, ready_nodes, slice_service};
+use super::objects::{node_health, pool_of, pool_ranges, ready_nodes, slice_service};
 use super::service::ServiceView;
 use crate::election::{Election, Ineligible, Labels, NodeName, NodeState, Requirements};
 use crate::swim::PeerReport;
@@ -32,6 +32,9 @@ pub struct Snapshot {
     pub deleted_pools: Vec<Arc<IPAddressPool>>,
     /// Every L2Advertisement.
     pub ads: Vec<Arc<L2Advertisement>>,
+    /// Cordoned nodes hand their addresses over (the speaker's
+    /// `--cordoned-nodes-hand-over`).
+    pub cordoned_hand_over: bool,
 }
 
 /// Who is alive and what their interfaces are.
@@ -213,12 +216,30 @@ pub fn plan(snapshot: &Snapshot, live: Liveness<'_>) -> Plan {
         .iter()
         .map(|n| (NodeName::from(n.name_any()), n.labels().clone()))
         .collect();
+    let mut health: BTreeMap<&str, Option<Ineligible>> = snapshot
+        .nodes
+        .iter()
+        .map(|n| {
+            let name = n.metadata.name.as_deref().unwrap_or_default();
+            (name, node_health(n, snapshot.cordoned_hand_over))
+        })
+        .collect();
+    // When no node is Ready the API server has lost its kubelets, not the nodes their network
+    // (as the node lifecycle controller assumes in a full disruption): Ready is not heeded then.
+    if !health.is_empty()
+        && health
+            .values()
+            .all(|h| *h == Some(Ineligible::NodeNotReady))
+    {
+        health.values_mut().for_each(|h| *h = None);
+    }
     let election: Election = labels
         .iter()
         .map(|(name, labels)| {
             let state = NodeState {
                 alive: live.alive.contains(name),
                 labels: labels.clone(),
+                unhealthy: health.get(name.as_str()).copied().flatten(),
             };
             (name.clone(), state)
         })

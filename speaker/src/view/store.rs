@@ -223,6 +223,15 @@ impl Stores {
         self.nodes.state()
     }
 
+    /// The interfaces some L2Advertisement lists by name.
+    pub fn listed_interfaces(&self) -> std::collections::BTreeSet<String> {
+        self.ads
+            .state()
+            .iter()
+            .flat_map(|a| a.spec.interfaces.iter().cloned())
+            .collect()
+    }
+
     /// One Service by `namespace/name`, if ferrolb serves it and it holds an address.
     pub fn service(&self, key: &str) -> Option<Arc<ServiceView>> {
         self.services.get(key)
@@ -237,6 +246,7 @@ impl Stores {
             pools: self.pools.state(),
             deleted_pools: Vec::new(),
             ads: self.ads.state(),
+            cordoned_hand_over: false,
         }
     }
 }

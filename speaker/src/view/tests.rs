@@ -347,3 +347,43 @@ fn a_deleted_or_invalid_pool_keeps_its_addresses_announced() {
     assert_eq!(a.reason, announced::NO_MATCHING_ADVERTISEMENT);
     assert_eq!(a.message, format!("{VIP} is in no IPAddressPool"));
 }
+
+fn with_ready(node: &Arc<Node>, status: &str) -> Arc<Node> {
+    let mut node = (**node).clone();
+    node.status = Some(k8s_openapi::api::core::v1::NodeStatus {
+        conditions: Some(vec![k8s_openapi::api::core::v1::NodeCondition {
+            type_: "Ready".to_owned(),
+            status: status.to_owned(),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    });
+    Arc::new(node)
+}
+
+#[test]
+fn a_node_not_ready_hands_over_unless_no_node_is_ready() {
+    let nodes = three_nodes();
+    let mut snapshot = Snapshot {
+        services: vec![mk_svc(false)],
+        nodes: nodes.iter().map(|n| with_ready(n, "Unknown")).collect(),
+        pools: vec![mk_pool()],
+        ads: vec![mk_ad(None)],
+        ..Default::default()
+    };
+    // Every node NotReady: the API server lost its kubelets; the addresses stay announced.
+    let a = run(&snapshot, &all_alive());
+    assert_eq!(a.reason, announced::ANNOUNCED);
+    // One Ready node: it takes every address.
+    snapshot.nodes[1] = with_ready(&nodes[1], "True");
+    assert_eq!(
+        run(&snapshot, &all_alive()).owner,
+        Some(NodeName::from("node2"))
+    );
+    snapshot.nodes[1] = with_ready(&nodes[1], "False");
+    snapshot.nodes[2] = with_ready(&nodes[2], "True");
+    assert_eq!(
+        run(&snapshot, &all_alive()).owner,
+        Some(NodeName::from("node3"))
+    );
+}

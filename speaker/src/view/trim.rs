@@ -6,7 +6,7 @@
 //! would be most of its memory, and it reads a handful of fields. Each object is cut down as it
 //! arrives from the watch, before it is stored.
 
-use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeStatus};
+use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -54,7 +54,16 @@ pub fn node(node: &mut Node) {
     let labels = node.metadata.labels.take();
     node.metadata = identity(&mut node.metadata);
     node.metadata.labels = labels;
-    node.spec = None;
+    // What `objects::node_health` reads: cordoning, and the out-of-service taint.
+    node.spec = node.spec.take().map(|s| NodeSpec {
+        unschedulable: s.unschedulable,
+        taints: s.taints.map(|t| {
+            t.into_iter()
+                .filter(|t| t.key == super::objects::OUT_OF_SERVICE_TAINT)
+                .collect()
+        }),
+        ..NodeSpec::default()
+    });
     node.status = node.status.take().map(|s| NodeStatus {
         addresses: s.addresses.map(|a| {
             a.into_iter()
@@ -66,7 +75,7 @@ pub fn node(node: &mut Node) {
         }),
         conditions: s.conditions.map(|c| {
             c.into_iter()
-                .filter(|c| c.type_ == "Ready")
+                .filter(|c| c.type_ == "Ready" || c.type_ == "NetworkUnavailable")
                 .map(|c| NodeCondition {
                     type_: c.type_,
                     status: c.status,
@@ -89,7 +98,7 @@ pub fn bookkeeping(meta: &mut ObjectMeta) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::objects::{internal_ip, is_ready, ready_nodes};
+    use crate::view::objects::{internal_ip, is_ready, node_health, ready_nodes};
 
     #[test]
     fn a_trimmed_slice_gives_the_same_ready_nodes() {
@@ -118,15 +127,19 @@ mod tests {
     }
 
     #[test]
-    fn a_trimmed_node_keeps_labels_addresses_and_readiness() {
+    fn a_trimmed_node_keeps_labels_addresses_and_health() {
         let full: Node = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "node1", "labels": {"zone": "a"},
                          "annotations": {"big": "x"}},
-            "spec": {"podCIDR": "10.244.0.0/24"},
+            "spec": {"podCIDR": "10.244.0.0/24", "unschedulable": true,
+                     "taints": [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},
+                                {"key": "node.kubernetes.io/out-of-service",
+                                 "value": "nodeshutdown", "effect": "NoExecute"}]},
             "status": {
                 "addresses": [{"type": "InternalIP", "address": "192.168.100.11"},
                               {"type": "Hostname", "address": "node1"}],
                 "conditions": [{"type": "Ready", "status": "True"},
+                               {"type": "NetworkUnavailable", "status": "False"},
                                {"type": "MemoryPressure", "status": "False"}],
                 "images": [{"names": ["registry/image:1"], "sizeBytes": 1}],
                 "capacity": {"cpu": "2"}
@@ -138,9 +151,51 @@ mod tests {
         assert_eq!(internal_ip(&slim), internal_ip(&full));
         assert_eq!(is_ready(&slim), is_ready(&full));
         assert!(is_ready(&slim));
+        for cordoned in [false, true] {
+            assert_eq!(node_health(&slim, cordoned), node_health(&full, cordoned));
+        }
         assert_eq!(slim.metadata.labels, full.metadata.labels);
         let status = slim.status.as_ref().expect("status");
         assert!(status.images.is_none() && status.capacity.is_none());
-        assert!(slim.metadata.annotations.is_none() && slim.spec.is_none());
+        assert_eq!(status.conditions.as_ref().map(Vec::len), Some(2));
+        let spec = slim.spec.as_ref().expect("spec");
+        assert!(spec.pod_cidr.is_none());
+        assert_eq!(spec.taints.as_ref().map(Vec::len), Some(1));
+        assert!(slim.metadata.annotations.is_none());
+    }
+
+    #[test]
+    fn node_health_reads_conditions_taints_and_cordoning() {
+        use crate::election::Ineligible;
+        let health = |json: serde_json::Value, cordoned: bool| {
+            let node: Node = serde_json::from_value(json).expect("Node");
+            node_health(&node, cordoned)
+        };
+        assert_eq!(
+            health(serde_json::json!({}), true),
+            None,
+            "no status: benefit of the doubt"
+        );
+        let cond = |t: &str, s: &str| serde_json::json!({"status": {"conditions": [{"type": t, "status": s}]}});
+        assert_eq!(health(cond("Ready", "True"), false), None);
+        assert_eq!(
+            health(cond("Ready", "False"), false),
+            Some(Ineligible::NodeNotReady)
+        );
+        assert_eq!(
+            health(cond("Ready", "Unknown"), false),
+            Some(Ineligible::NodeNotReady)
+        );
+        assert_eq!(
+            health(cond("NetworkUnavailable", "True"), false),
+            Some(Ineligible::NetworkUnavailable)
+        );
+        assert_eq!(health(cond("NetworkUnavailable", "False"), false), None);
+        let taint = serde_json::json!({"spec": {"taints": [{"key": "node.kubernetes.io/out-of-service",
+                                                 "effect": "NoExecute"}]}});
+        assert_eq!(health(taint, false), Some(Ineligible::OutOfService));
+        let cordoned = serde_json::json!({"spec": {"unschedulable": true}});
+        assert_eq!(health(cordoned.clone(), false), None, "opt-in only");
+        assert_eq!(health(cordoned, true), Some(Ineligible::Unschedulable));
     }
 }
