@@ -69,9 +69,9 @@ async fn speaker_answers_on_the_uplink_only_among_hundreds_of_pod_interfaces() {
             Duration::from_secs(10),
             || async {
                 let seen = (
-                    interfaces(&cluster, &node, "answering"),
-                    interfaces(&cluster, &node, "virtual"),
-                    interfaces(&cluster, &node, "member"),
+                    interfaces(&cluster, node, "answering"),
+                    interfaces(&cluster, node, "virtual"),
+                    interfaces(&cluster, node, "member"),
                 );
                 // eth0 and the bridge answer; Pod interfaces and bridge members do not.
                 if seen == (2.0, 200.0, 2.0) {
