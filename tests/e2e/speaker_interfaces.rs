@@ -302,6 +302,9 @@ async fn speaker_announces_on_an_interface_without_an_address_when_an_advertisem
     );
 }
 
+/// A change made to a Node object, by name.
+type NodeEdit<'a> = &'a dyn Fn(&str);
+
 #[tokio::test]
 async fn speaker_hands_over_from_nodes_not_ready_out_of_service_or_cordoned() {
     let _serial = SERIAL.lock().await;
@@ -328,7 +331,7 @@ async fn speaker_hands_over_from_nodes_not_ready_out_of_service_or_cordoned() {
         ]);
     };
     let taint = "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute";
-    let steps: [(&str, &dyn Fn(&str), &dyn Fn(&str)); 3] = [
+    let steps: [(&str, NodeEdit, NodeEdit); 3] = [
         ("Ready=False", &|n| ready(n, "False"), &|n| ready(n, "True")),
         (
             "out-of-service taint",
