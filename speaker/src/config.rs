@@ -25,6 +25,9 @@ pub struct Cli {
     /// Serve Services with this `spec.loadBalancerClass` (besides those with no class).
     #[arg(long, env = "FERROLB_LOAD_BALANCER_CLASS")]
     pub load_balancer_class: Option<String>,
+    /// Namespace of this speaker's Lease (the release's); the kubeconfig's when unset.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: Option<String>,
     /// Hand a node's addresses over to other nodes as soon as it is cordoned
     /// (`spec.unschedulable`), before a drain stops its Pods and its speaker.
     #[arg(long, env = "FERROLB_CORDONED_NODES_HAND_OVER")]

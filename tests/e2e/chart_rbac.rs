@@ -197,6 +197,7 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
                     ("NODE_NAME", node.as_str()),
                     ("FERROLB_MEMBERLIST_KEY", key.as_str()),
                     ("FERROLB_METRICS_ADDR", "127.0.0.1:7473"),
+                    ("POD_NAMESPACE", RELEASE_NS),
                     ("RUST_LOG", log_filter.as_str()),
                 ],
             )
@@ -274,6 +275,29 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
         ],
     );
     assert_eq!(holder, CONTROLLER_ID);
+    // Each speaker renews a Lease of its own there.
+    wait_for("a Lease per speaker", DEADLINE, || async {
+        let out = lab
+            .kubectl(&[
+                "-n",
+                RELEASE_NS,
+                "get",
+                "lease",
+                "-l",
+                "ferrolb.io/speaker-presence",
+                "-o",
+                "jsonpath={.items[*].spec.holderIdentity}",
+            ])
+            .map_err(|e| e.to_string())?;
+        let text = stdout(out);
+        if text.split(' ').count() == 3 {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .await
+    .expect("speaker Leases");
     wait_for("the pool status to count web", DEADLINE, || async {
         let out = lab
             .kubectl(&[

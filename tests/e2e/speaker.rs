@@ -5,6 +5,7 @@
 mod speaker_bad_input;
 mod speaker_cluster;
 mod speaker_interfaces;
+mod speaker_partition;
 
 use std::time::{Duration, Instant};
 

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod envelope;
 mod identity;
+pub mod quorum;
 #[cfg(test)]
 mod simulation;
 

@@ -2,6 +2,7 @@
 //! that turns them into announcements, until SIGTERM.
 
 mod links;
+mod presence;
 mod speaker;
 
 use std::collections::BTreeSet;
@@ -18,16 +19,18 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{Cli, KeyError};
 use crate::election::NodeName;
 use crate::http::{Health, serve};
+use crate::membership::quorum::{self, StandDown};
 use crate::metrics::Metrics;
 use crate::socket::{LinkEvent, SharedTable};
 use crate::status::{self, Desired};
 use crate::swim::{self, GroupView, SwimError, SwimSetup};
 use crate::view::advertisements::Advertisements;
-use crate::view::objects::{internal_ip, is_ready, membership_addrs};
+use crate::view::objects::{internal_ip, membership_addrs};
 use crate::view::plan::{Liveness, plan};
 use crate::view::pools::DeletedPools;
 use crate::view::store::{NotReady, Stores};
 use crate::wire::MacAddr;
+use presence::Presence;
 
 use links::{Links, start_scanner};
 use speaker::Addresses;
@@ -94,6 +97,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let key = cli.membership_key()?;
     let me = NodeName::from(cli.node_name.clone());
     let cordoned_hand_over = cli.cordoned_nodes_hand_over;
+    let lease_namespace = cli.namespace.clone();
     let client = Client::try_default().await.map_err(RunError::Client)?;
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
@@ -151,6 +155,9 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let mut addresses = Addresses::new(me.clone(), table.clone(), metrics.clone(), probe_tx);
     let mut advertisements = Advertisements::default();
     let mut deleted_pools = DeletedPools::default();
+    let namespace = lease_namespace.unwrap_or_else(|| client.default_namespace().to_owned());
+    let mut presence = presence::start(client.clone(), &namespace, me.clone());
+    let mut taking_part: Option<Result<(), StandDown>> = None;
     let mut view = group.view();
     let changed = stores.changed();
     let mut tick = tokio::time::interval(RESCAN);
@@ -162,6 +169,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         tokio::select! {
             _ = changed.notified() => {}
             _ = view.changed() => membership_changed = true,
+            Ok(()) = presence.changed() => membership_changed = true,
             Some(event) = link_rx.recv() => match event {
                 LinkEvent::Conflict { interface, conflict } => addresses.conflict(interface, conflict),
                 LinkEvent::Closed { interface } => links.closed(&interface),
@@ -214,9 +222,12 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         }
         last_pass = tokio::time::Instant::now();
         let group_view = view.borrow_and_update().clone();
-        let step = Step {
+        let presence_now = presence.borrow_and_update().clone();
+        let mut step = Step {
             me: &me,
             cordoned_hand_over,
+            presence: &presence_now,
+            taking_part: &mut taking_part,
             stores: &stores,
             group: &group_view,
             links: &links,
@@ -251,6 +262,9 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
 struct Step<'a> {
     me: &'a NodeName,
     cordoned_hand_over: bool,
+    presence: &'a Presence,
+    /// The last decision of [`quorum::decide`], to log changes.
+    taking_part: &'a mut Option<Result<(), StandDown>>,
     stores: &'a Stores,
     group: &'a GroupView,
     links: &'a Links,
@@ -258,22 +272,31 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
-    /// Whether this speaker takes part in elections: once accepted by the group, or when no
-    /// other node is Ready (a one-node cluster). A speaker that cannot reach its peers (a wrong
-    /// key, a firewall) must not claim every address for itself.
-    fn takes_part(&self) -> bool {
-        self.group.joined
-            || !self
-                .stores
-                .nodes()
-                .iter()
-                .any(|n| n.name_any() != self.me.as_str() && is_ready(n))
+    /// Whether this speaker takes part in elections (see [`quorum`]): its side of the group
+    /// must be a majority of the speakers alive, and it must reach a peer or the API server.
+    fn takes_part(&mut self) -> bool {
+        let decision = quorum::decide(quorum::Signals {
+            me: self.me,
+            reached: &self.group.members,
+            renewing: &self.presence.renewing,
+            api_reached: self.presence.api_reached,
+        });
+        if self.taking_part.as_ref() != Some(&decision) {
+            match &decision {
+                Ok(()) => tracing::info!(node = %self.me, "taking part in elections"),
+                Err(why) => {
+                    tracing::warn!(node = %self.me, reason = %why, "not answering for any address: this speaker {why}")
+                }
+            }
+            *self.taking_part = Some(decision);
+        }
+        decision.is_ok()
     }
 
     /// One pass: elect, update what this node announces and the conditions it writes; returns
     /// whether the speaker is ready.
     fn reconcile(
-        &self,
+        &mut self,
         addresses: &mut Addresses,
         advertisements: &mut Advertisements,
         deleted_pools: &mut DeletedPools,

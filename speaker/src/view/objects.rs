@@ -105,16 +105,6 @@ pub fn node_health(node: &Node, cordoned_hands_over: bool) -> Option<Ineligible>
     }
 }
 
-/// Whether the Node's `Ready` condition is True.
-pub fn is_ready(node: &Node) -> bool {
-    node.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True")
-}
-
 /// Every node's membership address.
 pub fn membership_addrs<'a>(
     nodes: impl IntoIterator<Item = &'a Node>,

@@ -98,7 +98,7 @@ pub fn bookkeeping(meta: &mut ObjectMeta) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::objects::{internal_ip, is_ready, node_health, ready_nodes};
+    use crate::view::objects::{internal_ip, node_health, ready_nodes};
 
     #[test]
     fn a_trimmed_slice_gives_the_same_ready_nodes() {
@@ -149,8 +149,6 @@ mod tests {
         let mut slim = full.clone();
         node(&mut slim);
         assert_eq!(internal_ip(&slim), internal_ip(&full));
-        assert_eq!(is_ready(&slim), is_ready(&full));
-        assert!(is_ready(&slim));
         for cordoned in [false, true] {
             assert_eq!(node_health(&slim, cordoned), node_health(&full, cordoned));
         }
