@@ -330,9 +330,33 @@ async fn speaker_hands_over_from_nodes_not_ready_out_of_service_or_cordoned() {
             &patch,
         ]);
     };
+    let network = |node: &str, status: &str| {
+        let patch = serde_json::json!({"status": {"conditions": [{
+            "type": "NetworkUnavailable", "status": status, "reason": "Lab",
+            "message": "set by the test", "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }, {
+            "type": "Ready", "status": "True", "reason": "Lab", "message": "set by the test",
+            "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }]}})
+        .to_string();
+        kubectl(&[
+            "patch",
+            "node",
+            node,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &patch,
+        ]);
+    };
     let taint = "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute";
-    let steps: [(&str, NodeEdit, NodeEdit); 3] = [
+    let steps: [(&str, NodeEdit, NodeEdit); 4] = [
         ("Ready=False", &|n| ready(n, "False"), &|n| ready(n, "True")),
+        ("NetworkUnavailable=True", &|n| network(n, "True"), &|n| {
+            network(n, "False")
+        }),
         (
             "out-of-service taint",
             &|n| kubectl(&["taint", "node", n, taint]),

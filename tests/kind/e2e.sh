@@ -513,7 +513,8 @@ EOF
   local node pod opened
   for node in $(kind get nodes --name "$cluster"); do
     pod=$(speaker_pod_on "$node")
-    opened=$(kubectl -n "$namespace" logs "$pod" | sed -n 's/.*answering ARP\/NDP on interface interface=\([^ ]*\).*/\1/p' | sort -u | paste -sd' ' -)
+    opened=$(kubectl -n "$namespace" logs "$pod" | grep -v 'not answering' |
+      sed -n 's/.*answering ARP\/NDP on interface interface=\([^ ]*\).*/\1/p' | sort -u | paste -sd' ' -)
     log "$node: interfaces $(docker exec "$node" ls /sys/class/net | paste -sd' ' -); the speaker answers on: $opened"
     [ "$opened" = eth0 ] || die "the speaker on $node answers on '$opened', not on eth0 alone"
   done
