@@ -801,10 +801,16 @@ async fn lab_chart_tokens_are_refused_what_they_must_not_do() {
                 "--subresource=status",
             ],
         ),
+        // Its presence Lease lives in the release namespace only, and it never deletes one.
         (
             "speaker",
             &speaker,
-            &["create", "leases.coordination.k8s.io", "-n", ns],
+            &["create", "leases.coordination.k8s.io", "-n", "default"],
+        ),
+        (
+            "speaker",
+            &speaker,
+            &["delete", "leases.coordination.k8s.io", "-n", ns],
         ),
         ("controller", &controller, &["get", "secrets", "-n", ns]),
         (

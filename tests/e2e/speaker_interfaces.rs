@@ -66,7 +66,7 @@ async fn speaker_answers_on_the_uplink_only_among_hundreds_of_pod_interfaces() {
     for node in &busy {
         wait_for(
             "the rescan to see the new interfaces",
-            Duration::from_secs(10),
+            Duration::from_secs(30),
             || async {
                 let seen = (
                     interfaces(&cluster, node, "answering"),
