@@ -64,15 +64,7 @@ async fn speaker_kill_moves_the_address_and_the_clients_neighbour_entry() {
     )
     .await
     .expect("reach owner");
-    let killed = Instant::now();
-    cluster
-        .speakers
-        .get_mut(&owner)
-        .expect("speaker")
-        .signal("KILL");
-    let (successor, took) = cluster
-        .wait_reached_elsewhere(VIP, &owner, killed, Duration::from_secs(10))
-        .await;
+    let (successor, took) = cluster.kill_and_fail_over(&owner, VIP).await;
     println!("hard failover {owner} -> {successor}: client reached the new owner after {took:?}");
     assert!(took < Duration::from_secs(3), "failover took {took:?}");
     // Only a gratuitous ARP can have changed the entry this early: it was still fresh.

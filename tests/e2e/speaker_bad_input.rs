@@ -324,31 +324,14 @@ async fn speaker_keeps_announcing_when_its_pool_is_made_invalid_or_deleted() {
         .expect("delete pool");
     keeps_answering(&cluster, VIP, &owner_mac, "web", Duration::from_secs(3)).await;
     // Its owner killed, another speaker (which saw the pool) takes over.
-    let killed = Instant::now();
-    cluster
-        .speakers
-        .get_mut(&owner)
-        .expect("speaker")
-        .signal("KILL");
-    let (successor, took) = cluster
-        .wait_reached_elsewhere(VIP, &owner, killed, Duration::from_secs(10))
-        .await;
+    let (successor, took) = cluster.kill_and_fail_over(&owner, VIP).await;
     println!("failover with the pool deleted: {owner} -> {successor} in {took:?}");
     // Started again, the speaker has never seen the pool and wins the address back (the
     // election is a hash of address and node): the advertisement names the pool.
     cluster.spawn_speaker(&owner, &owner, KEY);
-    wait_for(
-        "the restarted speaker to answer",
-        Duration::from_secs(20),
-        || async {
-            match cluster.arping(VIP, 1).as_slice() {
-                [mac] if *mac == owner_mac => Ok(()),
-                other => Err(other.to_vec()),
-            }
-        },
-    )
-    .await
-    .expect("answered by the restarted speaker");
+    cluster
+        .wait_answered_by(VIP, &owner_mac, Duration::from_secs(20))
+        .await;
     assert_eq!(
         cluster.wait_owner("web", Duration::from_secs(10)).await,
         owner

@@ -168,6 +168,57 @@ impl Cluster {
         .expect("owner")
     }
 
+    /// Kills the speaker of `owner` (SIGKILL) and waits until the client reaches `ip` on
+    /// another node; returns that node and how long it took.
+    pub async fn kill_and_fail_over(&mut self, owner: &str, ip: &str) -> (String, Duration) {
+        let killed = Instant::now();
+        self.speakers
+            .get_mut(owner)
+            .expect("speaker")
+            .signal("KILL");
+        self.wait_reached_elsewhere(ip, owner, killed, Duration::from_secs(10))
+            .await
+    }
+
+    /// Waits until `mac` alone answers ARP for `ip`.
+    pub async fn wait_answered_by(&self, ip: &str, mac: &str, deadline: Duration) {
+        wait_for("the expected MAC to answer", deadline, || async {
+            match self.arping(ip, 1).as_slice() {
+                [m] if m == mac => Ok(()),
+                other => Err(other.to_vec()),
+            }
+        })
+        .await
+        .expect("answered");
+    }
+
+    /// Replaces a Node's status conditions with `conditions` (`(type, status)` pairs), as a
+    /// kubelet would write them.
+    pub fn set_node_conditions(&self, node: &str, conditions: &[(&str, &str)]) {
+        let conditions: Vec<serde_json::Value> = conditions
+            .iter()
+            .map(|(type_, status)| {
+                serde_json::json!({
+                    "type": type_, "status": status, "reason": "Lab", "message": "set by the test",
+                    "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                })
+            })
+            .collect();
+        let patch = serde_json::json!({"status": {"conditions": conditions}}).to_string();
+        self.lab
+            .kubectl(&[
+                "patch",
+                "node",
+                node,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &patch,
+            ])
+            .expect("node status");
+    }
+
     /// Waits until the node the Service's condition names is the one that answers ARP for
     /// `ip` (alone), and returns it.
     pub async fn wait_answering_owner(&self, name: &str, ip: &str) -> String {

@@ -105,15 +105,7 @@ async fn speaker_answers_on_the_uplink_only_among_hundreds_of_pod_interfaces() {
     .await
     .expect("answered");
     // The peers know each other's interfaces (the reports fit), so failover works.
-    let killed = Instant::now();
-    cluster
-        .speakers
-        .get_mut(&owner)
-        .expect("speaker")
-        .signal("KILL");
-    let (successor, took) = cluster
-        .wait_reached_elsewhere(VIP, &owner, killed, Duration::from_secs(10))
-        .await;
+    let (successor, took) = cluster.kill_and_fail_over(&owner, VIP).await;
     println!("failover among Pod interfaces: {owner} -> {successor} in {took:?}");
     // Bounded loosely: failover time is the other suites' subject; hundreds of interfaces
     // per node make this lab slow on small machines.
@@ -313,43 +305,9 @@ async fn speaker_hands_over_from_nodes_not_ready_out_of_service_or_cordoned() {
     let kubectl = |args: &[&str]| {
         cluster.lab.kubectl(args).expect("kubectl");
     };
-    let ready = |node: &str, status: &str| {
-        let patch = serde_json::json!({"status": {"conditions": [{
-            "type": "Ready", "status": status, "reason": "Lab", "message": "set by the test",
-            "lastHeartbeatTime": "2026-01-01T00:00:00Z",
-            "lastTransitionTime": "2026-01-01T00:00:00Z",
-        }]}})
-        .to_string();
-        kubectl(&[
-            "patch",
-            "node",
-            node,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &patch,
-        ]);
-    };
+    let ready = |node: &str, status: &str| cluster.set_node_conditions(node, &[("Ready", status)]);
     let network = |node: &str, status: &str| {
-        let patch = serde_json::json!({"status": {"conditions": [{
-            "type": "NetworkUnavailable", "status": status, "reason": "Lab",
-            "message": "set by the test", "lastHeartbeatTime": "2026-01-01T00:00:00Z",
-            "lastTransitionTime": "2026-01-01T00:00:00Z",
-        }, {
-            "type": "Ready", "status": "True", "reason": "Lab", "message": "set by the test",
-            "lastHeartbeatTime": "2026-01-01T00:00:00Z",
-            "lastTransitionTime": "2026-01-01T00:00:00Z",
-        }]}})
-        .to_string();
-        kubectl(&[
-            "patch",
-            "node",
-            node,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &patch,
-        ]);
+        cluster.set_node_conditions(node, &[("NetworkUnavailable", status), ("Ready", "True")]);
     };
     let taint = "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute";
     let steps: [(&str, NodeEdit, NodeEdit); 4] = [
@@ -379,17 +337,8 @@ async fn speaker_hands_over_from_nodes_not_ready_out_of_service_or_cordoned() {
         assert_eq!(cluster.arping(VIP, 1), [cluster.mac(&successor)], "{what}");
         fix_node(&owner);
         // Healthy again, it wins its address back (the election is a hash of address and node).
-        wait_for(
-            "the owner to take its address back",
-            Duration::from_secs(10),
-            || async {
-                match cluster.arping(VIP, 1).as_slice() {
-                    [mac] if *mac == owner_mac => Ok(()),
-                    other => Err(other.to_vec()),
-                }
-            },
-        )
-        .await
-        .expect("back");
+        cluster
+            .wait_answered_by(VIP, &owner_mac, Duration::from_secs(10))
+            .await;
     }
 }
