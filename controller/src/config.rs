@@ -43,7 +43,7 @@ pub struct RunArgs {
     /// Log line format.
     #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value = "plain")]
     pub log_format: LogFormat,
-    /// Serve Services with this `spec.loadBalancerClass` (besides those with no class).
+    /// Serve only Services with this `spec.loadBalancerClass`; unset: only those with no class.
     #[arg(long, env = "FERROLB_LOAD_BALANCER_CLASS")]
     pub load_balancer_class: Option<String>,
     /// Elect a leader among replicas with a Lease; only the leader writes.

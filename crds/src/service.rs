@@ -6,17 +6,15 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service, ServiceStatus};
 
-/// Whether ferrolb serves `svc`: `type: LoadBalancer` with no `loadBalancerClass`, or with
-/// `class` (the one ferrolb was configured with).
+/// Whether ferrolb serves `svc`: `type: LoadBalancer` whose `loadBalancerClass` is `class`
+/// (the one ferrolb was configured with). As Kubernetes intends (KEP-1959), ferrolb without a
+/// class serves only Services without one, and ferrolb with a class only that class: the
+/// Services without a class are left to the cluster's default implementation.
 pub fn is_served(svc: &Service, class: Option<&str>) -> bool {
     let Some(spec) = svc.spec.as_ref() else {
         return false;
     };
-    spec.type_.as_deref() == Some("LoadBalancer")
-        && match spec.load_balancer_class.as_deref() {
-            None => true,
-            Some(c) => Some(c) == class,
-        }
+    spec.type_.as_deref() == Some("LoadBalancer") && spec.load_balancer_class.as_deref() == class
 }
 
 /// The addresses in `status.loadBalancer.ingress`, in order (unparsable entries skipped).
@@ -72,25 +70,36 @@ mod tests {
     }
 
     #[test]
-    fn serves_load_balancers_without_a_class_or_with_its_own() {
-        assert!(is_served(&mk_svc("LoadBalancer", None), None));
-        assert!(is_served(
-            &mk_svc("LoadBalancer", None),
-            Some("ferrolb.io/lb")
-        ));
-        assert!(is_served(
-            &mk_svc("LoadBalancer", Some("ferrolb.io/lb")),
-            Some("ferrolb.io/lb")
-        ));
-        assert!(!is_served(
-            &mk_svc("LoadBalancer", Some("other.io/lb")),
-            Some("ferrolb.io/lb")
-        ));
-        assert!(!is_served(
-            &mk_svc("LoadBalancer", Some("other.io/lb")),
-            None
-        ));
-        assert!(!is_served(&mk_svc("ClusterIP", None), None));
+    fn a_configured_class_serves_that_class_only_and_none_serves_the_classless() {
+        let mine = Some("ferrolb.io/l2");
+        let table = [
+            (mk_svc("LoadBalancer", None), None, true),
+            (mk_svc("LoadBalancer", None), mine, false),
+            (mk_svc("LoadBalancer", mine), mine, true),
+            (mk_svc("LoadBalancer", mine), None, false),
+            (
+                mk_svc("LoadBalancer", Some("example.com/other")),
+                mine,
+                false,
+            ),
+            (
+                mk_svc("LoadBalancer", Some("example.com/other")),
+                None,
+                false,
+            ),
+            (mk_svc("ClusterIP", None), None, false),
+            (mk_svc("NodePort", mine), mine, false),
+        ];
+        for (service, class, served) in table {
+            let spec = service.spec.as_ref().expect("spec");
+            assert_eq!(
+                is_served(&service, class),
+                served,
+                "{:?} {:?} with {class:?}",
+                spec.type_,
+                spec.load_balancer_class
+            );
+        }
         assert!(!is_served(&Service::default(), None));
     }
 }

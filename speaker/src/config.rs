@@ -22,7 +22,7 @@ pub struct Cli {
     /// Log line format.
     #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value = "plain")]
     pub log_format: LogFormat,
-    /// Serve Services with this `spec.loadBalancerClass` (besides those with no class).
+    /// Serve only Services with this `spec.loadBalancerClass`; unset: only those with no class.
     #[arg(long, env = "FERROLB_LOAD_BALANCER_CLASS")]
     pub load_balancer_class: Option<String>,
     /// Namespace of this speaker's Lease (the release's); the kubeconfig's when unset.
