@@ -167,9 +167,14 @@ pub async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
 async fn reconcile_inner(svc: &Service, ctx: &Context, key: &ServiceKey) -> Result<Action, Error> {
     let ns = svc.namespace().unwrap_or_default();
     let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
-    let deleting = svc.meta().deletion_timestamp.is_some();
+    if svc.meta().deletion_timestamp.is_some() {
+        // Being deleted, but still there (other components' finalizers) and perhaps still
+        // receiving traffic: it keeps its address, and gets none if it has none. The address
+        // is released once the Service is gone (see the release task in `run`).
+        return Ok(Action::await_change());
+    }
 
-    if deleting || !is_served(svc, ctx.class.as_deref()) {
+    if !is_served(svc, ctx.class.as_deref()) {
         let released = {
             let mut st = ctx.state.lock().await;
             st.pending.remove(key);
@@ -183,7 +188,7 @@ async fn reconcile_inner(svc: &Service, ctx: &Context, key: &ServiceKey) -> Resu
             info!(service = %key, ips = %ips_text(&released), "released");
         }
         let ours_written = status::current_condition(svc).is_some() || !ingress_ips(svc).is_empty();
-        if !deleting && !released.is_empty() && ours_written {
+        if !released.is_empty() && ours_written {
             write(&api, svc, key, status::clear_body()).await?;
             let note = format!(
                 "Released {}: the Service is no longer served by ferrolb",

@@ -295,6 +295,53 @@ async fn lab_controller_retries_pending_services_when_an_address_frees_up() {
 }
 
 #[tokio::test]
+async fn lab_controller_keeps_a_deleting_services_address_until_it_is_gone() {
+    let ns = "finalizers";
+    let (_, api) = setup(ns).await;
+    pool(lab(), "finalizers", ns, &["192.168.100.209"], "");
+    let mut held = mk_lb_service(ns, "held", &[80], &[]);
+    held.metadata.finalizers = Some(vec!["example.com/drain".to_owned()]);
+    create(&api, &held).await;
+    let ip = wait_for_ips(&api, "held", 1, DEADLINE).await.expect("held");
+    create(&api, &mk_lb_service(ns, "next", &[80], &[])).await;
+    wait_for_condition(&api, "next", ALLOCATED, "False", "PoolExhausted", DEADLINE)
+        .await
+        .expect("exhausted");
+    // Deleted, but another component's finalizer keeps it (and its traffic) for now.
+    api.delete("held", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < until {
+        let svc = api.get("held").await.expect("still there");
+        assert!(svc.metadata.deletion_timestamp.is_some());
+        assert_eq!(
+            ingress_ips(&svc),
+            ip,
+            "a deleting Service keeps its address"
+        );
+        assert!(ingress_ips(&api.get("next").await.expect("get")).is_empty());
+    }
+    // Gone: the address goes to the waiting Service.
+    lab()
+        .kubectl(&[
+            "-n",
+            ns,
+            "patch",
+            "svc",
+            "held",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ])
+        .expect("finalizer removed");
+    assert_eq!(
+        wait_for_ips(&api, "next", 1, DEADLINE).await.expect("next"),
+        ip
+    );
+}
+
+#[tokio::test]
 async fn lab_controller_serves_only_its_class_and_releases_non_lb_services() {
     let ns = "classes";
     let (_, api) = setup(ns).await;
