@@ -63,17 +63,27 @@ pub fn reserve_existing(
         let t = |s: &Service| s.metadata.creation_timestamp.as_ref().map(|t| t.0);
         t(a).cmp(&t(b)).then_with(|| key_of(a).cmp(&key_of(b)))
     });
+    // Services whose request cannot be read go last: they then join the holders of their
+    // addresses instead of pushing their sharing partners out.
+    let claims: Vec<(Arc<Service>, Option<ServiceClaim>)> = svcs
+        .into_iter()
+        .map(|svc| {
+            let ns_labels = namespaces
+                .get(&reflector::ObjectRef::new(&key_of(&svc).namespace))
+                .map(|n| n.labels().clone())
+                .unwrap_or_default();
+            let claim = ServiceClaim::from_service(&svc, &ns_labels).ok();
+            (svc, claim)
+        })
+        .collect();
+    let (readable, unreadable): (Vec<_>, Vec<_>) =
+        claims.into_iter().partition(|(_, c)| c.is_some());
     let mut kept = 0usize;
-    for svc in svcs {
+    for (svc, claim) in readable.into_iter().chain(unreadable) {
         let key = key_of(&svc);
         let ips = ingress_ips(&svc);
-        let ns_labels = namespaces
-            .get(&reflector::ObjectRef::new(&key.namespace))
-            .map(|n| n.labels().clone())
-            .unwrap_or_default();
         // A Service whose annotations no longer parse still keeps what it has.
-        let claim = ServiceClaim::from_service(&svc, &ns_labels)
-            .unwrap_or_else(|_| ServiceClaim::new(key.clone()));
+        let claim = claim.unwrap_or_else(|| st.allocator.unreadable_claim(key.clone(), &ips));
         let said = crate::status::current_condition(&svc).map_or("", |c| c.message.as_str());
         let named: Vec<(IpAddr, &str)> = origin::parse(said).collect();
         match st.allocator.assign_existing(&claim, &ips, &named) {

@@ -440,3 +440,74 @@ async fn lab_a_standby_replica_is_ready_and_writes_only_once_it_leads() {
     }
     standby.kill();
 }
+
+#[tokio::test]
+async fn lab_controller_restart_keeps_the_partners_of_a_service_whose_annotation_broke() {
+    let _serial = serial().await;
+    let ns = "unreadable";
+    let (lab, _, api) = setup(ns, "10.204.0.0/30").await;
+    let mut controller = lab
+        .start_controller("controller-unreadable", &[])
+        .expect("start");
+    let sharing = [("ferrolb.io/allow-shared-ip", "k")];
+    // `first` is the older of the two: a restart re-reserves it first.
+    for (name, port) in [("first", 80), ("second", 443)] {
+        api.create(
+            &PostParams::default(),
+            &mk_lb_service(ns, name, &[port], &sharing),
+        )
+        .await
+        .expect("create");
+        wait_for_ips(&api, name, 1, Duration::from_secs(30))
+            .await
+            .expect("address");
+    }
+    let before = addresses(&api).await;
+    assert_eq!(before["first"], before["second"], "shared: {before:?}");
+    // `first`'s annotations stop parsing; it keeps its address and says why.
+    lab.kubectl(&[
+        "-n",
+        ns,
+        "annotate",
+        "--overwrite",
+        "svc",
+        "first",
+        "ferrolb.io/loadBalancerIPs=not-an-address",
+    ])
+    .expect("annotate");
+    wait_for(
+        "first to report its annotation",
+        Duration::from_secs(30),
+        || async {
+            let out = lab
+                .kubectl(&[
+                    "-n",
+                    ns,
+                    "get",
+                    "svc",
+                    "first",
+                    "-o",
+                    r#"jsonpath={.status.conditions[?(@.type=="ferrolb.io/Allocated")].reason}"#,
+                ])
+                .map_err(|e| e.to_string())?;
+            let reason = String::from_utf8_lossy(&out.stdout).into_owned();
+            if reason == "InvalidAnnotation" {
+                Ok(())
+            } else {
+                Err(reason)
+            }
+        },
+    )
+    .await
+    .expect("reported");
+    // A restart keeps both where they were: `second` is not pushed out of the shared address.
+    controller.signal("KILL");
+    controller.kill();
+    let _controller = lab
+        .start_controller("controller-unreadable-restarted", &[])
+        .expect("restart");
+    sentinel(&api, "sentinel").await;
+    let mut after = addresses(&api).await;
+    after.remove("sentinel");
+    assert_eq!(before, after, "a restart moved a sharing partner");
+}

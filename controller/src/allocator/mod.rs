@@ -269,6 +269,19 @@ impl Allocator {
         Ok(self.describe(claim, Outcome::Unchanged))
     }
 
+    /// The claim under which a Service whose request cannot be read (its annotations do not
+    /// parse) re-reserves `ips` at startup: it joins whoever holds them on their terms
+    /// (sharing key and traffic policy), as it evidently shared them before, so that its
+    /// partners keep their addresses. Its own request is reported, not guessed.
+    pub fn unreadable_claim(&self, key: ServiceKey, ips: &[IpAddr]) -> ServiceClaim {
+        let mut claim = ServiceClaim::new(key);
+        if let Some(use_) = ips.iter().find_map(|ip| self.addresses.get(ip)) {
+            claim.request.sharing_key.clone_from(&use_.sharing_key);
+            claim.backend = use_.backend.clone();
+        }
+        claim
+    }
+
     /// Free everything the Service holds; returns those addresses.
     pub fn release(&mut self, key: &ServiceKey) -> Vec<IpAddr> {
         let Some(held) = self.services.remove(key) else {

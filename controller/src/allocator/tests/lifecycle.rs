@@ -187,3 +187,35 @@ fn an_address_keeps_naming_its_pool_when_pools_overlap_or_the_pool_is_deleted() 
         .expect("re-reserves");
     assert_eq!(got.addresses[0].pool, None);
 }
+
+#[test]
+fn a_service_whose_request_cannot_be_read_rejoins_its_partners_at_startup() {
+    let vip = ip("192.168.100.240");
+    let mut alloc = kubespray();
+    let partner = shared("partner", "k", &[443]);
+    alloc
+        .assign_existing(&partner, &[vip], &[])
+        .expect("re-reserves");
+    // Without knowing its key, a plain claim would be refused the shared address...
+    let unread = mk_svc("unread");
+    assert!(alloc.assign_existing(&unread, &[vip], &[]).is_err());
+    // ...while the claim made for it joins the partner on the partner's terms.
+    let claim = alloc.unreadable_claim(unread.key.clone(), &[vip]);
+    assert_eq!(claim.request.sharing_key.as_deref(), Some("k"));
+    alloc
+        .assign_existing(&claim, &[vip], &[])
+        .expect("joins its partner");
+    assert_eq!(alloc.holders(vip).len(), 2);
+    // The partner keeps its address.
+    let again = alloc.allocate(&partner).expect("keeps");
+    assert_eq!(
+        (again.ips(), again.outcome),
+        (vec![vip], Outcome::Unchanged)
+    );
+    // An address nobody else holds is simply kept.
+    let alone = alloc.unreadable_claim(mk_svc("alone").key, &[ip("192.168.100.245")]);
+    assert_eq!(alone.request.sharing_key, None);
+    alloc
+        .assign_existing(&alone, &[ip("192.168.100.245")], &[])
+        .expect("kept");
+}
