@@ -46,6 +46,10 @@ pub struct RunArgs {
     /// Serve only Services with this `spec.loadBalancerClass`; unset: only those with no class.
     #[arg(long, env = "FERROLB_LOAD_BALANCER_CLASS")]
     pub load_balancer_class: Option<String>,
+    /// The `ipMode` written with each address: `VIP` (traffic reaches the node with the
+    /// address as its destination, as in layer 2) or `Proxy` (a proxy in front rewrites it).
+    #[arg(long, env = "FERROLB_IP_MODE", value_enum, default_value = "VIP")]
+    pub ip_mode: crate::status::IpMode,
     /// Elect a leader among replicas with a Lease; only the leader writes.
     #[arg(long, env = "FERROLB_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,

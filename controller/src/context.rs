@@ -52,8 +52,10 @@ pub struct Context {
     pub events: mpsc::UnboundedSender<(Event, ObjectReference)>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// The `loadBalancerClass` served besides none.
+    /// The `loadBalancerClass` served (none: the Services without a class).
     pub class: Option<String>,
+    /// The `ipMode` written with every address.
+    pub ip_mode: crate::status::IpMode,
     /// Rings when every Service should be looked at again (a pool changed, an address freed).
     pub retry_all: Notify,
     /// Rings when a pool's or an advertisement's status may have changed.

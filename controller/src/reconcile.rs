@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use crate::allocator::{Allocation, AllocationError, Outcome, Placement, ServiceClaim, ServiceKey};
 use crate::context::{AllocState, Context};
 use crate::metrics::ReasonLabels;
-use crate::status::{self, DesiredStatus, FIELD_MANAGER};
+use crate::status::{self, DesiredStatus, FIELD_MANAGER, IpMode};
 
 /// Why a reconcile failed (an API call; the allocation outcome is never an error).
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +101,7 @@ const MOVED_BY_POOL_EDIT: &str = "its address was removed from every IPAddressPo
 
 /// Decides what the Service gets, under the lock. A working address is kept whenever the
 /// Service's own request still admits it, and also when a move fails.
-fn decide(st: &mut AllocState, claim: &ServiceClaim) -> (DesiredStatus, Change) {
+fn decide(st: &mut AllocState, claim: &ServiceClaim, ip_mode: IpMode) -> (DesiredStatus, Change) {
     let key = &claim.key;
     let must_move = st.must_move.remove(key);
     let result = if must_move {
@@ -113,6 +113,7 @@ fn decide(st: &mut AllocState, claim: &ServiceClaim) -> (DesiredStatus, Change) 
         Ok(a) => {
             st.pending.remove(key);
             let desired = DesiredStatus {
+                ip_mode,
                 ips: a.ips(),
                 allocated: true,
                 reason: a.reason().to_owned(),
@@ -142,6 +143,7 @@ fn decide(st: &mut AllocState, claim: &ServiceClaim) -> (DesiredStatus, Change) 
                 format!("{e}; keeping {} meanwhile", ips_text(&held))
             };
             let desired = DesiredStatus {
+                ip_mode,
                 ips: held,
                 allocated: false,
                 reason: e.reason().to_owned(),
@@ -207,7 +209,7 @@ async fn reconcile_inner(svc: &Service, ctx: &Context, key: &ServiceKey) -> Resu
     let (desired, change) = match ServiceClaim::from_service(svc, &ns_labels) {
         Ok(claim) => {
             let mut st = ctx.state.lock().await;
-            decide(&mut st, &claim)
+            decide(&mut st, &claim, ctx.ip_mode)
         }
         Err(e) => {
             // A request we cannot read never takes a working address away.
@@ -225,6 +227,7 @@ async fn reconcile_inner(svc: &Service, ctx: &Context, key: &ServiceKey) -> Resu
                 format!("{e}; keeping {} until it is fixed", ips_text(&held))
             };
             let d = DesiredStatus {
+                ip_mode: ctx.ip_mode,
                 ips: held,
                 allocated: false,
                 reason: e.reason().to_owned(),

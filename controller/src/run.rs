@@ -258,6 +258,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         events: events_tx,
         metrics: metrics.clone(),
         class: args.load_balancer_class.clone(),
+        ip_mode: args.ip_mode,
         retry_all: Notify::new(),
         status_changed: Notify::new(),
     });

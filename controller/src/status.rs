@@ -18,6 +18,8 @@ pub const ALLOCATED: &str = "ferrolb.io/Allocated";
 /// What the Service status should say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredStatus {
+    /// How traffic to the addresses is delivered (`status.loadBalancer.ingress[].ipMode`).
+    pub ip_mode: IpMode,
     /// The addresses, in the order they are listed in `ingress`.
     pub ips: Vec<IpAddr>,
     /// Whether the Service has everything it asked for.
@@ -26,6 +28,30 @@ pub struct DesiredStatus {
     pub reason: String,
     /// A sentence a user can act on.
     pub message: String,
+}
+
+/// `status.loadBalancer.ingress[].ipMode`: how kube-proxy treats traffic to the address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum IpMode {
+    /// The address is delivered to the node as is, and kube-proxy also routes it from inside
+    /// the cluster (the usual layer-2 set-up).
+    #[default]
+    #[value(name = "VIP")]
+    Vip,
+    /// Traffic reaches the node through a proxy that rewrites the destination; kube-proxy
+    /// leaves in-cluster traffic to the address to go out and back in.
+    #[value(name = "Proxy")]
+    Proxy,
+}
+
+impl IpMode {
+    /// The value as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpMode::Vip => "VIP",
+            IpMode::Proxy => "Proxy",
+        }
+    }
 }
 
 /// The controller's condition as the Service carries it now.
@@ -46,7 +72,10 @@ pub fn is_current(svc: &Service, desired: &DesiredStatus) -> bool {
             .as_ref()
             .and_then(|s| s.load_balancer.as_ref())
             .and_then(|lb| lb.ingress.as_ref())
-            .is_none_or(|v| v.iter().all(|i| i.ip_mode.as_deref() == Some("VIP")));
+            .is_none_or(|v| {
+                v.iter()
+                    .all(|i| i.ip_mode.as_deref() == Some(desired.ip_mode.as_str()))
+            });
     let cond_ok = current_condition(svc).is_some_and(|c| {
         c.status == status_word(desired.allocated)
             && c.reason == desired.reason
@@ -78,7 +107,7 @@ pub fn apply_body(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> Val
     let ingress: Vec<Value> = desired
         .ips
         .iter()
-        .map(|ip| json!({"ip": ip.to_string(), "ipMode": "VIP"}))
+        .map(|ip| json!({"ip": ip.to_string(), "ipMode": desired.ip_mode.as_str()}))
         .collect();
     json!({
         "apiVersion": "v1",
@@ -132,6 +161,7 @@ mod tests {
 
     fn desired(ips: &[&str], allocated: bool, reason: &str) -> DesiredStatus {
         DesiredStatus {
+            ip_mode: IpMode::Vip,
             ips: ips.iter().map(|s| s.parse().expect("ip")).collect(),
             allocated,
             reason: reason.to_owned(),
@@ -158,6 +188,34 @@ mod tests {
             &svc,
             &desired(&["192.168.100.240"], true, "Other")
         ));
+    }
+
+    #[test]
+    fn the_ip_mode_is_the_configured_one() {
+        let svc = mk_svc(&["192.168.100.240"], Some(("True", "Pool")));
+        let mut proxy = desired(&["192.168.100.240"], true, "Pool");
+        proxy.ip_mode = IpMode::Proxy;
+        assert!(!is_current(&svc, &proxy), "VIP written, Proxy wanted");
+        let body = apply_body(&svc, &proxy, Timestamp::UNIX_EPOCH);
+        assert_eq!(
+            body["status"]["loadBalancer"]["ingress"][0]["ipMode"],
+            "Proxy"
+        );
+        let vip = apply_body(
+            &svc,
+            &desired(&["192.168.100.240"], true, "Pool"),
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(vip["status"]["loadBalancer"]["ingress"][0]["ipMode"], "VIP");
+        use clap::ValueEnum;
+        for mode in IpMode::value_variants() {
+            let name = mode
+                .to_possible_value()
+                .expect("named")
+                .get_name()
+                .to_owned();
+            assert_eq!(name, mode.as_str(), "the flag takes the API's spelling");
+        }
     }
 
     #[test]

@@ -121,6 +121,7 @@ mod tests {
             status::current_condition(&full)
         );
         let desired = DesiredStatus {
+            ip_mode: status::IpMode::Vip,
             ips: ingress_ips(&full),
             allocated: true,
             reason: "Allocated".to_owned(),

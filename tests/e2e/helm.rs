@@ -46,6 +46,9 @@ fn helm_offline(args: &[&str]) -> Output {
     cmd.output().expect("running helm")
 }
 
+/// The Kubernetes version `helm template` renders for (the lab's).
+const KUBE_VERSION: &str = "1.35.4";
+
 /// `helm template` of the chart with extra arguments; panics with helm's message on failure.
 fn template(release: &str, namespace: &str, extra: &[&str]) -> String {
     let chart = chart_dir();
@@ -55,6 +58,8 @@ fn template(release: &str, namespace: &str, extra: &[&str]) -> String {
         chart.to_str().unwrap(),
         "-n",
         namespace,
+        "--kube-version",
+        KUBE_VERSION,
     ];
     args.extend_from_slice(extra);
     let out = helm_offline(&args);
@@ -237,6 +242,7 @@ fn chart_renders_hardened_controller_with_leader_election() {
     assert_eq!(env["FERROLB_METRICS_ADDR"]["value"], "0.0.0.0:7472");
     assert_eq!(env["FERROLB_LOG_FORMAT"]["value"], "plain");
     assert!(!env.contains_key("FERROLB_LOAD_BALANCER_CLASS"));
+    assert_eq!(env["FERROLB_IP_MODE"]["value"], "VIP");
 
     // The one-line install creates the pool and an advertisement for it.
     let pool = find(&docs, "IPAddressPool", "default");
@@ -269,8 +275,13 @@ fn chart_renders_speaker_on_host_network_with_only_net_raw() {
             "logFormat=json",
             "--set",
             "loadBalancerClass=example.com/lb",
+            "--set",
+            "ipMode=Proxy",
         ],
     ));
+    let dep = find(&docs, "Deployment", "flb-ferrolb-controller");
+    let env = env_of(&dep["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(env["FERROLB_IP_MODE"]["value"], "Proxy");
     let ds = find(&docs, "DaemonSet", "flb-ferrolb-speaker");
     let pod = &ds["spec"]["template"]["spec"];
     assert_eq!(pod["hostNetwork"], true);
@@ -383,7 +394,7 @@ fn chart_rbac_grants_no_secrets_and_no_service_spec_writes() {
 fn helm_template_refuses_invalid_values_naming_them() {
     let chart = chart_dir();
     let chart = chart.to_str().unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--set", "controller.replicas=-1"], "/controller/replicas"),
         (
             &[
@@ -405,9 +416,10 @@ fn helm_template_refuses_invalid_values_naming_them() {
         ),
         (&["--set", "logFormat=xml"], "/logFormat"),
         (&["--set", "controller.replicaz=2"], "replicaz"),
+        (&["--set", "ipMode=Direct"], "/ipMode"),
     ];
     for (extra, named) in cases {
-        let mut args = vec!["template", "flb", chart];
+        let mut args = vec!["template", "flb", chart, "--kube-version", KUBE_VERSION];
         args.extend_from_slice(extra);
         let out = helm_offline(&args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -417,6 +429,13 @@ fn helm_template_refuses_invalid_values_naming_them() {
             "helm template {extra:?} failed without naming {named}: {err}"
         );
     }
+    // A cluster older than the chart serves is refused.
+    let out = helm_offline(&["template", "flb", chart, "--kube-version", "1.29.0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("kubeVersion"),
+        "Kubernetes 1.29 accepted: {err}"
+    );
     // Both families, ranges, CIDRs and single addresses are accepted.
     template(
         "flb",
