@@ -136,12 +136,24 @@ fn decide(st: &mut AllocState, claim: &ServiceClaim, ip_mode: IpMode) -> (Desire
         }
         Err(e) => {
             st.pending.insert(key.clone());
+            // Removed from every pool by an edit and nowhere else to go: given up all the same.
+            let released = if must_move {
+                st.allocator.release_outside_pools(key)
+            } else {
+                Vec::new()
+            };
             let held = st.allocator.assignment(key).unwrap_or_default();
-            let message = if held.is_empty() {
+            let mut message = if held.is_empty() {
                 e.to_string()
             } else {
                 format!("{e}; keeping {} meanwhile", ips_text(&held))
             };
+            if !released.is_empty() {
+                message.push_str(&format!(
+                    "; released {} ({MOVED_BY_POOL_EDIT})",
+                    ips_text(&released)
+                ));
+            }
             let desired = DesiredStatus {
                 ip_mode,
                 ips: held,

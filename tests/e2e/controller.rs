@@ -460,6 +460,36 @@ async fn lab_controller_keeps_addresses_through_bad_pools_and_moves_only_on_remo
 }
 
 #[tokio::test]
+async fn lab_controller_releases_an_address_removed_from_every_pool_even_with_nowhere_to_go() {
+    let ns = "shrink";
+    let (_, api) = setup(ns).await;
+    let lab = lab();
+    pool(lab, "shrink", ns, &["192.168.100.216-192.168.100.217"], "");
+    create(&api, &mk_lb_service(ns, "a", &[80], &[])).await;
+    assert_eq!(
+        wait_for_ips(&api, "a", 1, DEADLINE).await.expect("a"),
+        ["192.168.100.216"]
+    );
+    create(&api, &mk_lb_service(ns, "b", &[80], &[])).await;
+    wait_for_ips(&api, "b", 1, DEADLINE).await.expect("b");
+    // The operator retires .216: a has nowhere to go, and gives it up all the same.
+    pool(lab, "shrink", ns, &["192.168.100.217"], "");
+    let c = wait_for_condition(&api, "a", ALLOCATED, "False", "PoolExhausted", DEADLINE)
+        .await
+        .expect("released and pending");
+    assert!(
+        c.message.contains("released 192.168.100.216"),
+        "{}",
+        c.message
+    );
+    assert!(ingress_ips(&api.get("a").await.expect("get")).is_empty());
+    assert_eq!(
+        ingress_ips(&api.get("b").await.expect("get")),
+        ["192.168.100.217"]
+    );
+}
+
+#[tokio::test]
 async fn lab_controller_assigns_both_families_to_dual_stack_services() {
     let ns = "dual";
     let (_, api) = setup(ns).await;

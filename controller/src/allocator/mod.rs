@@ -298,6 +298,35 @@ impl Allocator {
         held.addresses.into_iter().map(|(ip, _)| ip).collect()
     }
 
+    /// Frees the addresses of a Service that no pool contains any more, keeping the others;
+    /// returns the freed ones. An operator who removed them from every pool wants them back
+    /// even when the Service has nowhere else to go.
+    pub fn release_outside_pools(&mut self, key: &ServiceKey) -> Vec<IpAddr> {
+        let Some(held) = self.services.get(key) else {
+            return Vec::new();
+        };
+        let (gone, kept): (Vec<Chosen>, Vec<Chosen>) = held
+            .addresses
+            .iter()
+            .cloned()
+            .partition(|(ip, _)| !self.in_some_pool(*ip));
+        for (ip, _) in &gone {
+            if let Some(use_) = self.addresses.get_mut(ip) {
+                use_.users.remove(key);
+                if use_.users.is_empty() {
+                    self.addresses.remove(ip);
+                }
+            }
+        }
+        if kept.is_empty() {
+            self.services.remove(key);
+        } else if let Some(h) = self.services.get_mut(key) {
+            h.addresses = kept;
+            h.fingerprint = None;
+        }
+        gone.into_iter().map(|(ip, _)| ip).collect()
+    }
+
     /// The addresses a Service holds, in status order.
     pub fn assignment(&self, key: &ServiceKey) -> Option<Vec<IpAddr>> {
         self.services

@@ -219,3 +219,26 @@ fn a_service_whose_request_cannot_be_read_rejoins_its_partners_at_startup() {
         .assign_existing(&alone, &[ip("192.168.100.245")], &[])
         .expect("kept");
 }
+
+#[test]
+fn an_address_removed_from_every_pool_can_be_released_with_nowhere_to_go() {
+    let mut alloc = Allocator::new();
+    alloc.apply_pool(mk_pool("p", &["10.0.0.1-10.0.0.2"]));
+    let a = mk_svc("a");
+    let b = mk_svc("b");
+    assert_eq!(ips_of(&mut alloc, &a), [ip("10.0.0.1")]);
+    assert_eq!(ips_of(&mut alloc, &b), [ip("10.0.0.2")]);
+    // The pool shrinks to b's address: a's is in no pool, and nothing is free for it.
+    alloc.apply_pool(mk_pool("p", &["10.0.0.2"]));
+    assert_eq!(alloc.services_outside_all_pools(), [a.key.clone()]);
+    assert!(alloc.relocate(&a).is_err());
+    assert_eq!(alloc.release_outside_pools(&a.key), [ip("10.0.0.1")]);
+    assert_eq!(alloc.assignment(&a.key), None);
+    assert!(alloc.holders(ip("10.0.0.1")).is_empty());
+    // b is untouched, and a release of what is in a pool frees nothing.
+    assert_eq!(
+        alloc.release_outside_pools(&b.key),
+        Vec::<std::net::IpAddr>::new()
+    );
+    assert_eq!(alloc.assignment(&b.key), Some(vec![ip("10.0.0.2")]));
+}
