@@ -230,7 +230,10 @@ fn an_address_removed_from_every_pool_can_be_released_with_nowhere_to_go() {
     assert_eq!(ips_of(&mut alloc, &b), [ip("10.0.0.2")]);
     // The pool shrinks to b's address: a's is in no pool, and nothing is free for it.
     alloc.apply_pool(mk_pool("p", &["10.0.0.2"]));
-    assert_eq!(alloc.services_outside_all_pools(), std::slice::from_ref(&a.key));
+    assert_eq!(
+        alloc.services_outside_all_pools(),
+        std::slice::from_ref(&a.key)
+    );
     assert!(alloc.relocate(&a).is_err());
     assert_eq!(alloc.release_outside_pools(&a.key), [ip("10.0.0.1")]);
     assert_eq!(alloc.assignment(&a.key), None);

@@ -74,3 +74,26 @@ fn changing_ports_into_a_clash_moves_only_that_service() {
     assert_ne!(moved.ips(), addr);
     assert_eq!(alloc.holders(addr[0]), std::slice::from_ref(&a.key));
 }
+
+#[test]
+fn a_service_with_a_key_joins_its_key_before_taking_a_lower_free_address() {
+    let mut alloc = kubespray();
+    let plain = mk_svc("plain");
+    assert_eq!(ips_of(&mut alloc, &plain), [ip("192.168.100.240")]);
+    assert_eq!(
+        ips_of(&mut alloc, &shared("web", "k", &[80])),
+        [ip("192.168.100.241")]
+    );
+    alloc.release(&plain.key);
+    // .240 is free and lower, but the key is there to put Services together: .241.
+    // (MetalLB would take .240, leaving the two Services with one key apart.)
+    assert_eq!(
+        ips_of(&mut alloc, &shared("tls", "k", &[443])),
+        [ip("192.168.100.241")]
+    );
+    // When the shared address cannot take it (its port is used), the lowest free one.
+    assert_eq!(
+        ips_of(&mut alloc, &shared("web2", "k", &[80])),
+        [ip("192.168.100.240")]
+    );
+}
