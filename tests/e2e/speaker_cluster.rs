@@ -18,10 +18,11 @@ pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A lab whose nodes each run a speaker.
 pub struct Cluster {
+    /// The running speakers, by node (or host) name. Declared first so that they stop (and,
+    /// after a failure, print their logs) before the lab and its log directory go away.
+    pub speakers: BTreeMap<String, LabProcess>,
     /// The lab.
     pub lab: Lab,
-    /// The running speakers, by node (or host) name.
-    pub speakers: BTreeMap<String, LabProcess>,
 }
 
 impl Cluster {

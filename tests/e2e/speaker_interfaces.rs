@@ -21,8 +21,8 @@ fn sh(cluster: &Cluster, host: &str, script: &str) {
 
 /// Gives `host` `pairs` veth pairs named as CNI plugins name them (`veth*` and `cali*`, both
 /// ends up, so each has an IPv6 link-local address), a bridge `lanbr` with two members, and
-/// kube-proxy's `kube-ipvs0` holding `vip`.
-fn pod_interfaces(cluster: &Cluster, host: &str, pairs: usize, vip: &str) {
+/// kube-proxy's `kube-ipvs0`.
+fn pod_interfaces(cluster: &Cluster, host: &str, pairs: usize) {
     let batch = cluster.lab.dir().join(format!("{host}-pods.batch"));
     let mut lines = String::new();
     for i in 0..pairs {
@@ -30,16 +30,17 @@ fn pod_interfaces(cluster: &Cluster, host: &str, pairs: usize, vip: &str) {
             "link add veth{i} type veth peer name cali{i}\nlink set veth{i} up\nlink set cali{i} up\n"
         ));
     }
-    // The bridge's members are the two ends of one veth pair. kube-ipvs0 is a dummy on real
+    // Each bridge member's other end is a Pod-like veth outside the bridge (the two ends of one
+    // pair both in the bridge would loop its broadcasts forever). kube-ipvs0 is a dummy on real
     // nodes; a port-less bridge (also down) stands in for it, as this kernel may lack the
     // dummy driver. The speaker tells it by name.
     lines.push_str(
-        "link add lanbr type bridge\nlink add member1 type veth peer name member2\n\
+        "link add lanbr type bridge\n\
+         link add member1 type veth peer name vethm1\nlink add member2 type veth peer name vethm2\n\
          link set member1 master lanbr\nlink set member2 master lanbr\n\
-         link set member1 up\nlink set member2 up\nlink set lanbr up\n\
-         link add kube-ipvs0 type bridge\n",
+         link set member1 up\nlink set member2 up\nlink set vethm1 up\nlink set vethm2 up\n\
+         link set lanbr up\nlink add kube-ipvs0 type bridge\n",
     );
-    lines.push_str(&format!("address add {vip}/32 dev kube-ipvs0\n"));
     std::fs::write(&batch, lines).expect("batch file");
     sh(cluster, host, &format!("ip -batch {}", batch.display()));
 }
@@ -61,7 +62,7 @@ async fn speaker_answers_on_the_uplink_only_among_hundreds_of_pod_interfaces() {
     // kernels, and three such nodes would load a small test machine more than the test needs.
     let busy: Vec<String> = cluster.lab.node_names().into_iter().take(2).collect();
     for node in &busy {
-        pod_interfaces(&cluster, node, 100, VIP);
+        pod_interfaces(&cluster, node, 100);
     }
     for node in &busy {
         wait_for(
@@ -74,7 +75,7 @@ async fn speaker_answers_on_the_uplink_only_among_hundreds_of_pod_interfaces() {
                     interfaces(&cluster, node, "member"),
                 );
                 // eth0 and the bridge answer; Pod interfaces and bridge members do not.
-                if seen == (2.0, 200.0, 2.0) {
+                if seen == (2.0, 202.0, 2.0) {
                     Ok(())
                 } else {
                     Err(seen)
@@ -104,12 +105,18 @@ async fn speaker_answers_on_the_uplink_only_among_hundreds_of_pod_interfaces() {
     )
     .await
     .expect("answered");
-    // The peers know each other's interfaces (the reports fit), so failover works.
+    // The reports of nodes with hundreds of Pod interfaces fit a datagram: none was too
+    // large to send, and when the owner dies a peer takes over at the usual speed.
+    for (node, speaker) in &cluster.speakers {
+        assert!(
+            !speaker.log().contains("interface report too large"),
+            "{node}: {}",
+            speaker.log()
+        );
+    }
     let (successor, took) = cluster.kill_and_fail_over(&owner, VIP).await;
     println!("failover among Pod interfaces: {owner} -> {successor} in {took:?}");
-    // Bounded loosely: failover time is the other suites' subject; hundreds of interfaces
-    // per node make this lab slow on small machines.
-    assert!(took < Duration::from_secs(5), "failover took {took:?}");
+    assert!(took < Duration::from_secs(3), "failover took {took:?}");
     assert_eq!(cluster.arping(VIP, 1), [cluster.mac(&successor)]);
 }
 

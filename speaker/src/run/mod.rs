@@ -156,7 +156,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let mut advertisements = Advertisements::default();
     let mut deleted_pools = DeletedPools::default();
     let namespace = lease_namespace.unwrap_or_else(|| client.default_namespace().to_owned());
-    let mut presence = presence::start(client.clone(), &namespace, me.clone());
+    let mut presence = presence::start(client.clone(), &namespace, me.clone()).await;
     let mut taking_part: Option<Result<(), StandDown>> = None;
     let mut view = group.view();
     let changed = stores.changed();

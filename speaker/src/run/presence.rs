@@ -78,38 +78,60 @@ impl Observed {
     }
 }
 
-/// Starts renewing this speaker's Lease and reading the others'; the receiver sees each change.
-pub fn start(client: Client, namespace: &str, me: NodeName) -> watch::Receiver<Presence> {
-    let api: Api<Lease> = Api::namespaced(client, namespace);
-    let (tx, rx) = watch::channel(Presence::default());
+/// Renews this speaker's Lease and reads the others', once a second.
+struct Renewer {
+    api: Api<Lease>,
+    me: NodeName,
+    observed: Observed,
+    last_renewed: Option<Instant>,
+    renewing: BTreeSet<NodeName>,
+    warned: bool,
+}
+
+impl Renewer {
+    /// One round: renew, read, and say what the Leases say now.
+    async fn round(&mut self) -> Presence {
+        match tokio::time::timeout(RENEW_EVERY, renew(&self.api, &self.me)).await {
+            Ok(Ok(())) => {
+                self.last_renewed = Some(Instant::now());
+                self.warned = false;
+            }
+            Ok(Err(e)) if !self.warned => {
+                tracing::warn!(error = %e, "renewing this speaker's Lease failed");
+                self.warned = true;
+            }
+            _ => {}
+        }
+        let params = ListParams::default().labels(LEASE_LABEL);
+        if let Ok(Ok(list)) = tokio::time::timeout(RENEW_EVERY, self.api.list(&params)).await {
+            self.renewing = self.observed.update(&list.items, Instant::now());
+        }
+        Presence {
+            renewing: self.renewing.clone(),
+            api_reached: self.last_renewed.is_some_and(|t| t.elapsed() < API_GRACE),
+        }
+    }
+}
+
+/// Renews this speaker's Lease once and reads the others', then keeps doing so every second;
+/// the receiver starts with that first reading and sees each change.
+pub async fn start(client: Client, namespace: &str, me: NodeName) -> watch::Receiver<Presence> {
+    let mut renewer = Renewer {
+        api: Api::namespaced(client, namespace),
+        me,
+        observed: Observed::default(),
+        last_renewed: None,
+        renewing: BTreeSet::new(),
+        warned: false,
+    };
+    let (tx, rx) = watch::channel(renewer.round().await);
     tokio::spawn(async move {
-        let mut observed = Observed::default();
-        let mut last_renewed: Option<Instant> = None;
-        let mut renewing = BTreeSet::new();
         let mut tick = tokio::time::interval(RENEW_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut warned = false;
+        tick.tick().await;
         while !tx.is_closed() {
             tick.tick().await;
-            match tokio::time::timeout(RENEW_EVERY, renew(&api, &me)).await {
-                Ok(Ok(())) => {
-                    last_renewed = Some(Instant::now());
-                    warned = false;
-                }
-                Ok(Err(e)) if !warned => {
-                    tracing::warn!(error = %e, "renewing this speaker's Lease failed");
-                    warned = true;
-                }
-                _ => {}
-            }
-            let params = ListParams::default().labels(LEASE_LABEL);
-            if let Ok(Ok(list)) = tokio::time::timeout(RENEW_EVERY, api.list(&params)).await {
-                renewing = observed.update(&list.items, Instant::now());
-            }
-            let now = Presence {
-                renewing: renewing.clone(),
-                api_reached: last_renewed.is_some_and(|t| t.elapsed() < API_GRACE),
-            };
+            let now = renewer.round().await;
             tx.send_if_modified(|p| {
                 let changed = *p != now;
                 if changed {
