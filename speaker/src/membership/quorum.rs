@@ -27,7 +27,7 @@ pub struct Signals<'a> {
     /// The speakers whose Lease is being renewed (this one included when its own renewals
     /// succeed), as last seen while the API server answered.
     pub renewing: &'a BTreeSet<NodeName>,
-    /// This speaker renewed its own Lease lately: it reaches the API server.
+    /// The API server answered this speaker's Lease renewals lately.
     pub api_reached: bool,
 }
 

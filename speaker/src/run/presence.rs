@@ -21,7 +21,7 @@ use crate::election::NodeName;
 pub const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// A Lease whose `renewTime` has not changed for this long is not renewing.
 pub const FRESH_FOR: Duration = Duration::from_secs(3);
-/// Without a successful renewal for this long, the API server counts as unreachable.
+/// Without an answer to a renewal for this long, the API server counts as unreachable.
 pub const API_GRACE: Duration = Duration::from_secs(2);
 /// The label on every speaker Lease.
 pub const LEASE_LABEL: &str = "ferrolb.io/speaker-presence";
@@ -33,7 +33,7 @@ const FIELD_MANAGER: &str = "ferrolb-speaker";
 pub struct Presence {
     /// The speakers whose Lease is renewing (as last seen while the API server answered).
     pub renewing: BTreeSet<NodeName>,
-    /// This speaker's own renewals succeed.
+    /// The API server answers this speaker's renewals (even if it refuses them).
     pub api_reached: bool,
 }
 
@@ -96,11 +96,17 @@ impl Renewer {
                 self.last_renewed = Some(Instant::now());
                 self.warned = false;
             }
-            Ok(Err(e)) if !self.warned => {
-                tracing::warn!(error = %e, "renewing this speaker's Lease failed");
-                self.warned = true;
+            Ok(Err(e)) => {
+                // Refused (RBAC missing, say): the API server answered, so it is reached.
+                if matches!(e, kube::Error::Api(_)) {
+                    self.last_renewed = Some(Instant::now());
+                }
+                if !self.warned {
+                    tracing::warn!(error = %e, "renewing this speaker's Lease failed");
+                    self.warned = true;
+                }
             }
-            _ => {}
+            Err(_) => {}
         }
         let params = ListParams::default().labels(LEASE_LABEL);
         if let Ok(Ok(list)) = tokio::time::timeout(RENEW_EVERY, self.api.list(&params)).await {
