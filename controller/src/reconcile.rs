@@ -58,6 +58,12 @@ enum Change {
         why: &'static str,
     },
     Failed(AllocationError),
+    /// Its addresses were removed from every pool by an edit and nothing else was free: they
+    /// were released all the same, and it waits.
+    Released {
+        ips: Vec<IpAddr>,
+        error: AllocationError,
+    },
 }
 
 fn ips_text(ips: &[IpAddr]) -> String {
@@ -143,17 +149,11 @@ fn decide(st: &mut AllocState, claim: &ServiceClaim, ip_mode: IpMode) -> (Desire
                 Vec::new()
             };
             let held = st.allocator.assignment(key).unwrap_or_default();
-            let mut message = if held.is_empty() {
+            let message = if held.is_empty() {
                 e.to_string()
             } else {
                 format!("{e}; keeping {} meanwhile", ips_text(&held))
             };
-            if !released.is_empty() {
-                message.push_str(&format!(
-                    "; released {} ({MOVED_BY_POOL_EDIT})",
-                    ips_text(&released)
-                ));
-            }
             let desired = DesiredStatus {
                 ip_mode,
                 ips: held,
@@ -161,7 +161,15 @@ fn decide(st: &mut AllocState, claim: &ServiceClaim, ip_mode: IpMode) -> (Desire
                 reason: e.reason().to_owned(),
                 message,
             };
-            (desired, Change::Failed(e))
+            let change = if released.is_empty() {
+                Change::Failed(e)
+            } else {
+                Change::Released {
+                    ips: released,
+                    error: e,
+                }
+            };
+            (desired, change)
         }
     }
 }
@@ -313,6 +321,17 @@ fn report(
             warn!(service = %key, from = %ips_text(&from), to = %ips_text(&to), %why, "moved");
             let note = format!("Moved from {} to {}: {why}", ips_text(&from), ips_text(&to));
             publish(ctx, svc, EventType::Warning, "IPChanged", note);
+        }
+        Change::Released { ips, error } => {
+            ctx.metrics.releases.inc();
+            ctx.status_changed.notify_one();
+            warn!(service = %key, ips = %ips_text(&ips), "released: {MOVED_BY_POOL_EDIT}, and no other address is free");
+            let note = format!(
+                "Released {}: {MOVED_BY_POOL_EDIT}, and no other address is free ({error})",
+                ips_text(&ips)
+            );
+            publish(ctx, svc, EventType::Warning, "IPReleased", note);
+            report(ctx, svc, key, desired, Change::Failed(error), previous);
         }
         Change::Failed(e) => {
             // Only a new reason or message is news; retries of the same failure are quiet.

@@ -474,14 +474,19 @@ async fn lab_controller_releases_an_address_removed_from_every_pool_even_with_no
     wait_for_ips(&api, "b", 1, DEADLINE).await.expect("b");
     // The operator retires .216: a has nowhere to go, and gives it up all the same.
     pool(lab, "shrink", ns, &["192.168.100.217"], "");
-    let c = wait_for_condition(&api, "a", ALLOCATED, "False", "PoolExhausted", DEADLINE)
+    wait_for_condition(&api, "a", ALLOCATED, "False", "PoolExhausted", DEADLINE)
         .await
-        .expect("released and pending");
-    assert!(
-        c.message.contains("released 192.168.100.216"),
-        "{}",
-        c.message
-    );
+        .expect("pending");
+    wait_for("an IPReleased event", DEADLINE, || async {
+        let ev = events(lab, ns, "IPReleased");
+        if ev.contains("a: Released 192.168.100.216: its address was removed from every") {
+            Ok(())
+        } else {
+            Err(ev)
+        }
+    })
+    .await
+    .expect("event");
     assert!(ingress_ips(&api.get("a").await.expect("get")).is_empty());
     assert_eq!(
         ingress_ips(&api.get("b").await.expect("get")),

@@ -427,6 +427,11 @@ main() {
       echo "    failCgroupV1: false"
     fi
   } >"$config"
+  # A run killed before its clean-up (SIGKILL, a lost machine) leaves this suite's cluster.
+  if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
+    log "deleting cluster $cluster left by an earlier run"
+    kind delete cluster --name "$cluster" >/dev/null 2>&1
+  fi
   log "creating cluster $cluster from $node_image"
   kind create cluster --name "$cluster" --image "$node_image" --config "$config" --kubeconfig "$kubeconfig"
   rm -f "$config"
