@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use ferrolb_tests::objects::{ensure_namespace, ingress_ips, mk_lb_service, wait_for_ips};
+use ferrolb_crds::conditions::SERVICE_ALLOCATED;
+use ferrolb_tests::objects::{
+    ensure_namespace, ingress_ips, mk_lb_service, wait_for_condition, wait_for_ips,
+};
 use ferrolb_tests::{Lab, LabProcess, wait_for};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -475,28 +478,13 @@ async fn lab_controller_restart_keeps_the_partners_of_a_service_whose_annotation
         "ferrolb.io/loadBalancerIPs=not-an-address",
     ])
     .expect("annotate");
-    wait_for(
-        "first to report its annotation",
+    wait_for_condition(
+        &api,
+        "first",
+        SERVICE_ALLOCATED,
+        "False",
+        "InvalidAnnotation",
         Duration::from_secs(30),
-        || async {
-            let out = lab
-                .kubectl(&[
-                    "-n",
-                    ns,
-                    "get",
-                    "svc",
-                    "first",
-                    "-o",
-                    r#"jsonpath={.status.conditions[?(@.type=="ferrolb.io/Allocated")].reason}"#,
-                ])
-                .map_err(|e| e.to_string())?;
-            let reason = String::from_utf8_lossy(&out.stdout).into_owned();
-            if reason == "InvalidAnnotation" {
-                Ok(())
-            } else {
-                Err(reason)
-            }
-        },
     )
     .await
     .expect("reported");

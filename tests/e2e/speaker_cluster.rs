@@ -72,6 +72,36 @@ impl Cluster {
         self.speakers.insert(node.to_owned(), process);
     }
 
+    /// Runs `argv` in `host`'s namespace; fails the test if it fails.
+    pub fn run(&self, host: &str, argv: &[&str]) {
+        let out = self.lab.exec(host, argv).expect("exec");
+        assert!(
+            out.status.success(),
+            "{host}: {argv:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs `script` with `sh -c` in `host`'s namespace; fails the test if it fails.
+    pub fn sh(&self, host: &str, script: &str) {
+        self.run(host, &["sh", "-c", script]);
+    }
+
+    /// Runs `ip -n <the lab's network namespace> args` (the bridge and the switch side of each
+    /// host's link); fails the test if it fails.
+    pub fn ip_net(&self, args: &[&str]) {
+        let out = std::process::Command::new("ip")
+            .args(["-n", &self.lab.netns("net")])
+            .args(args)
+            .output()
+            .expect("ip");
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The MAC of a host's eth0.
     pub fn mac(&self, host: &str) -> String {
         let out = self

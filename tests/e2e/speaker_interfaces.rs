@@ -9,16 +9,6 @@ use ferrolb_tests::wait_for;
 use super::VIP;
 use super::speaker_cluster::{Cluster, SERIAL};
 
-/// Runs `script` with `sh -c` in `host`'s namespace and fails the test if it fails.
-fn sh(cluster: &Cluster, host: &str, script: &str) {
-    let out = cluster.lab.exec(host, &["sh", "-c", script]).expect("sh");
-    assert!(
-        out.status.success(),
-        "{host}: {script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Gives `host` `pairs` veth pairs named as CNI plugins name them (`veth*` and `cali*`, both
 /// ends up, so each has an IPv6 link-local address), a bridge `lanbr` with two members, and
 /// kube-proxy's `kube-ipvs0`.
@@ -42,7 +32,7 @@ fn pod_interfaces(cluster: &Cluster, host: &str, pairs: usize) {
          link set lanbr up\nlink add kube-ipvs0 type bridge\n",
     );
     std::fs::write(&batch, lines).expect("batch file");
-    sh(cluster, host, &format!("ip -batch {}", batch.display()));
+    cluster.sh(host, &format!("ip -batch {}", batch.display()));
 }
 
 fn interfaces(cluster: &Cluster, host: &str, reason: &str) -> f64 {
@@ -134,8 +124,7 @@ async fn speaker_names_nodes_whose_kernel_answers_arp_for_service_addresses() {
         .expect("another node");
     // kube-proxy in IPVS mode without strictARP: kube-ipvs0 exists and arp_ignore is 0, so
     // the node's kernel answers ARP for the Service addresses it accepts.
-    sh(
-        &cluster,
+    cluster.sh(
         &other,
         // A bridge stands in for kube-proxy's dummy (see `pod_interfaces`).
         "ip link add kube-ipvs0 type bridge && sysctl -qw net.ipv4.conf.all.arp_ignore=0",
@@ -153,11 +142,7 @@ async fn speaker_names_nodes_whose_kernel_answers_arp_for_service_addresses() {
     let macs = cluster.arping(VIP, 2);
     assert!(macs.contains(&cluster.mac(&other)), "{macs:?}");
     // Fixed (strictARP), the condition says so.
-    sh(
-        &cluster,
-        &other,
-        "sysctl -qw net.ipv4.conf.all.arp_ignore=1",
-    );
+    cluster.sh(&other, "sysctl -qw net.ipv4.conf.all.arp_ignore=1");
     wait_for("Announced again", Duration::from_secs(10), || async {
         match cluster.announced("web") {
             Some((s, r, _)) if s == "True" && r == "Announced" => Ok(()),
@@ -176,17 +161,8 @@ async fn speaker_gives_up_an_address_within_a_second_of_carrier_loss() {
     let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
     assert_eq!(cluster.curl(VIP, "2").as_deref(), Some(owner.as_str()));
     // The switch side of the owner's link goes down: its eth0 stays up without carrier.
-    let net = cluster.lab.netns("net");
     let cut = Instant::now();
-    let out = std::process::Command::new("ip")
-        .args(["-n", &net, "link", "set", &owner, "down"])
-        .output()
-        .expect("ip link");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.ip_net(&["link", "set", &owner, "down"]);
     wait_for(
         "the owner to give the address up",
         Duration::from_secs(5),
@@ -217,26 +193,13 @@ async fn speaker_announces_on_an_interface_without_an_address_when_an_advertisem
     let _serial = SERIAL.lock().await;
     let cluster = Cluster::start("{}");
     // A second segment for Service addresses only: the nodes' `vip0` has no address.
-    let net = cluster.lab.netns("net");
-    let ip_net = |args: &[&str]| {
-        let out = std::process::Command::new("ip")
-            .args(["-n", &net])
-            .args(args)
-            .output()
-            .expect("ip");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    ip_net(&["link", "add", "br1", "type", "bridge"]);
-    ip_net(&["link", "set", "br1", "up"]);
+    cluster.ip_net(&["link", "add", "br1", "type", "bridge"]);
+    cluster.ip_net(&["link", "set", "br1", "up"]);
     let mut hosts = cluster.lab.node_names();
     hosts.push("client".to_owned());
     for host in &hosts {
         let port = format!("{host}-v");
-        ip_net(&[
+        cluster.ip_net(&[
             "link",
             "add",
             &port,
@@ -248,15 +211,14 @@ async fn speaker_announces_on_an_interface_without_an_address_when_an_advertisem
             "netns",
             &cluster.lab.netns(host),
         ]);
-        ip_net(&["link", "set", &port, "master", "br1", "up"]);
+        cluster.ip_net(&["link", "set", &port, "master", "br1", "up"]);
         // No IPv6 either: nothing but the link.
-        sh(
-            &cluster,
+        cluster.sh(
             host,
             "sysctl -qw net.ipv6.conf.vip0.disable_ipv6=1 && ip link set vip0 up",
         );
     }
-    sh(&cluster, "client", "ip addr add 192.168.200.50/24 dev vip0");
+    cluster.sh("client", "ip addr add 192.168.200.50/24 dev vip0");
     let vip = "192.168.200.240";
     cluster
         .lab

@@ -21,12 +21,7 @@ const VIPS: [&str; 6] = [
 fn iptables(cluster: &Cluster, host: &str, args: &[&str]) {
     let mut argv = vec!["iptables"];
     argv.extend_from_slice(args);
-    let out = cluster.lab.exec(host, &argv).expect("iptables");
-    assert!(
-        out.status.success(),
-        "{host}: {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.run(host, &argv);
 }
 
 /// The addresses each node announces now, by node.
