@@ -10,7 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Api, ResourceExt};
 
 use crate::context::Context;
-use crate::pool_status::{Truth, apply_status, condition, same_conditions};
+use crate::object_status::{Truth, apply_status, condition, same_conditions};
 
 /// Pool names listed in a message before the rest are only counted.
 const LISTED: usize = 8;

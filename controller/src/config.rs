@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::telemetry::LogFormat;
+use ferrolb_crds::ops::logging::LogFormat;
 
 /// ferrolb-controller: assigns EXTERNAL-IPs from IPAddressPools to LoadBalancer Services.
 #[derive(Debug, Parser)]

@@ -56,8 +56,12 @@ pub struct Context {
     pub class: Option<String>,
     /// The `ipMode` written with every address.
     pub ip_mode: crate::status::IpMode,
-    /// Rings when every Service should be looked at again (a pool changed, an address freed).
+    /// Rings when every Service should be looked at again (the initial sync, a re-list).
     pub retry_all: Notify,
+    /// Rings when an address may have been freed: the pending Services are looked at again.
+    pub retry_pending: Notify,
+    /// Services to look at again (see `run::triggers`).
+    pub retry_tx: mpsc::UnboundedSender<ServiceKey>,
     /// Rings when a pool's or an advertisement's status may have changed.
     pub status_changed: Notify,
 }
@@ -71,6 +75,14 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
+    /// Has these Services reconciled again.
+    pub fn retry(&self, keys: impl IntoIterator<Item = ServiceKey>) {
+        for key in keys {
+            // Only fails once the controller is gone, that is while the process stops.
+            let _ = self.retry_tx.send(key);
+        }
+    }
+
     /// Waits until the initial sync is done.
     pub async fn wait_synced(&self) {
         let mut rx = self.synced.clone();

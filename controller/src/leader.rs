@@ -111,3 +111,29 @@ impl Leadership {
         let _ = self.task.await;
     }
 }
+
+/// Leads for as long as leadership lasts: sets `leading` once this replica holds the Lease and
+/// returns an error when it is lost (the replica then exits and a standby takes over). Without
+/// a Lease (`cfg` None) this replica leads at once and forever. What is held is left in `held`,
+/// so the caller can release it on a clean stop.
+pub async fn lead(
+    client: Client,
+    cfg: Option<LeaseConfig>,
+    leading: &watch::Sender<bool>,
+    held: &mut Option<Leadership>,
+) -> anyhow::Result<()> {
+    let Some(cfg) = cfg else {
+        let _ = leading.send(true);
+        return std::future::pending().await;
+    };
+    tracing::info!(identity = %cfg.identity, lease = %format!("{}/{}", cfg.namespace, cfg.name), "standing by for leadership");
+    let acquired = acquire(client, &cfg)
+        .await
+        .map_err(|e| anyhow::anyhow!("acquiring the leader lease: {e}"))?;
+    tracing::info!(identity = %cfg.identity, "became leader");
+    let _ = leading.send(true);
+    held.insert(acquired).lost().await;
+    Err(anyhow::anyhow!(
+        "lost leadership; exiting so a standby takes over"
+    ))
+}

@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use ferrolb_controller::config::{Cli, Command};
-use ferrolb_controller::{run, telemetry};
+use ferrolb_controller::run;
+use ferrolb_crds::ops::logging;
 
 // One thread: the work is I/O-bound (and the ARP responder has threads of its own), and every
 // extra runtime thread costs glibc an arena of its own, megabytes of resident memory.
@@ -13,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
         // No log set-up: stdout carries only the converted YAML.
         Some(Command::MigrateMetallb(args)) => ferrolb_controller::migrate::run_cli(&args.files),
         None => {
-            telemetry::init(cli.run.log_format);
+            logging::init(cli.run.log_format, "info,kube_lease_manager=warn");
             run::run(cli.run).await
         }
     }

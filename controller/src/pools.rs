@@ -3,6 +3,10 @@
 //! An invalid pool keeps its last valid version for the Services that hold its addresses; a
 //! deleted pool leaves its Services where they are (it may be re-created, e.g. by an upgrade).
 //! Only an edit that removes an address from every pool moves the Services holding it.
+//!
+//! Applying also says which Services a change concerns (those holding an address inside the
+//! changed pools, and the pending ones), so that an edit of one pool in a cluster of thousands
+//! of Services reconciles only those.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,11 +15,11 @@ use ferrolb_crds::IPAddressPool;
 use kube::ResourceExt;
 use tracing::{info, warn};
 
-use crate::allocator::Pool;
+use crate::allocator::{Pool, ServiceKey};
 use crate::context::AllocState;
 
 /// What applying the pools changed.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct PoolChanges {
     /// Pools added or whose spec changed.
     pub changed: usize,
@@ -25,13 +29,16 @@ pub struct PoolChanges {
     pub invalidated: usize,
     /// Pools deleted.
     pub deleted: usize,
+    /// The Services to look at again: those holding an address inside a changed pool (before
+    /// or after the change), and every pending one.
+    pub affected: BTreeSet<ServiceKey>,
 }
 
 impl PoolChanges {
     /// Whether anything a Service's allocation depends on changed (a pool's status alone does
     /// not count).
     pub fn any(&self) -> bool {
-        *self != PoolChanges::default()
+        self.changed + self.to_move + self.invalidated + self.deleted > 0
     }
 }
 
@@ -57,7 +64,9 @@ pub fn apply(st: &mut AllocState, objects: &[Arc<IPAddressPool>]) -> PoolChanges
                     continue;
                 }
                 changes.changed += 1;
+                changes.affected.extend(st.allocator.holders_within(&pool));
                 if let Some((p, _)) = previous {
+                    changes.affected.extend(st.allocator.holders_within(&p));
                     edited.push(p);
                 }
                 info!(pool = %name, "pool applied");
@@ -68,6 +77,9 @@ pub fn apply(st: &mut AllocState, objects: &[Arc<IPAddressPool>]) -> PoolChanges
                 if st.pool_errors.get(&name) != Some(&e) {
                     warn!(pool = %name, error = %e, "invalid pool; its Services keep their addresses");
                     changes.invalidated += 1;
+                    if let Some((p, _)) = st.allocator.pool(&name) {
+                        changes.affected.extend(st.allocator.holders_within(p));
+                    }
                 }
                 st.pool_errors.insert(name.clone(), e);
                 st.allocator.invalidate_pool(&name);
@@ -83,7 +95,9 @@ pub fn apply(st: &mut AllocState, objects: &[Arc<IPAddressPool>]) -> PoolChanges
     for name in gone {
         info!(pool = %name, "pool deleted; its Services keep their addresses");
         changes.deleted += 1;
-        st.allocator.delete_pool(&name);
+        if let Some(p) = st.allocator.delete_pool(&name) {
+            changes.affected.extend(st.allocator.holders_within(&p));
+        }
         st.pool_names.remove(&name);
         st.pool_errors.remove(&name);
     }
@@ -98,13 +112,17 @@ pub fn apply(st: &mut AllocState, objects: &[Arc<IPAddressPool>]) -> PoolChanges
             }
         }
     }
+    if changes.any() {
+        changes.affected.extend(st.pending.iter().cloned());
+        changes.affected.extend(st.must_move.iter().cloned());
+    }
     changes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocator::{ServiceClaim, ServiceKey};
+    use crate::allocator::ServiceClaim;
     use ferrolb_crds::IPAddressPoolSpec;
 
     fn mk_pool(name: &str, addresses: &[&str]) -> Arc<IPAddressPool> {
@@ -192,5 +210,33 @@ mod tests {
         assert_eq!(invalid.invalidated, 1);
         assert!(!apply(&mut st, &[mk_pool("a", &["fd00::20-fd00::10"])]).any());
         assert_eq!(apply(&mut st, &[]).deleted, 1);
+    }
+
+    #[test]
+    fn a_pool_edit_concerns_that_pools_services_and_the_pending_ones_only() {
+        let mut st = AllocState::default();
+        let (a, b) = (
+            mk_pool("a", &["192.168.100.240/30"]),
+            mk_pool("b", &["10.0.0.0/30"]),
+        );
+        apply(&mut st, &[a.clone(), b]);
+        allocated(&mut st, "in-a");
+        let mut in_b = mk_claim("in-b");
+        in_b.request.pool = Some("b".into());
+        st.allocator.allocate(&in_b).expect("allocates");
+        let waiting = ServiceKey::new("default", "waiting");
+        st.pending.insert(waiting.clone());
+
+        let grown = apply(&mut st, &[a.clone(), mk_pool("b", &["10.0.0.0/29"])]);
+        let want: BTreeSet<ServiceKey> = [in_b.key.clone(), waiting.clone()].into();
+        assert_eq!(grown.affected, want);
+        // A status write concerns nobody; a deletion concerns the deleted pool's Services.
+        assert!(
+            apply(&mut st, &[a.clone(), mk_pool("b", &["10.0.0.0/29"])])
+                .affected
+                .is_empty()
+        );
+        let deleted = apply(&mut st, &[a]);
+        assert_eq!(deleted.affected, want);
     }
 }

@@ -57,11 +57,17 @@ enum Change {
         to: Vec<IpAddr>,
         why: &'static str,
     },
+    /// It keeps its addresses and gained these.
+    Extended {
+        added: Vec<IpAddr>,
+        why: &'static str,
+    },
     Failed(AllocationError),
-    /// Its addresses were removed from every pool by an edit and nothing else was free: they
-    /// were released all the same, and it waits.
+    /// It gave these addresses up and waits: removed from every pool by an edit, or no longer
+    /// what its changed request asks for, with nothing else free.
     Released {
         ips: Vec<IpAddr>,
+        why: &'static str,
         error: AllocationError,
     },
 }
@@ -101,19 +107,29 @@ fn allocated_message(a: &Allocation) -> String {
     parts.join(origin::SEPARATOR)
 }
 
-const MOVED_BY_REQUEST: &str =
-    "the Service's request (requested IPs, pool, sharing key or IP families) changed";
+const MOVED_BY_REQUEST: &str = "its addresses no longer fit the Service's request (requested \
+     IPs, pool, sharing key, IP families, or ports and traffic policy for sharing)";
 const MOVED_BY_POOL_EDIT: &str = "its address was removed from every IPAddressPool";
+const EXTENDED_BY_POOL: &str =
+    "the Service prefers dual stack and its pool now has a free address of the other family";
+const EXTENDED_BY_REQUEST: &str = "the Service now asks for both IP families";
 
 /// Decides what the Service gets, under the lock. A working address is kept whenever the
-/// Service's own request still admits it, and also when a move fails.
+/// Service's own request still admits it, and also when a move out of a shrunk pool fails.
 fn decide(st: &mut AllocState, claim: &ServiceClaim, ip_mode: IpMode) -> (DesiredStatus, Change) {
     let key = &claim.key;
     let must_move = st.must_move.remove(key);
+    let before = st.allocator.assignment(key).unwrap_or_default();
+    let request_changed = st.allocator.request_changed(claim);
     let result = if must_move {
         st.allocator.relocate(claim)
     } else {
         st.allocator.allocate(claim)
+    };
+    let why = if must_move {
+        MOVED_BY_POOL_EDIT
+    } else {
+        MOVED_BY_REQUEST
     };
     match result {
         Ok(a) => {
@@ -128,14 +144,18 @@ fn decide(st: &mut AllocState, claim: &ServiceClaim, ip_mode: IpMode) -> (Desire
             let change = match a.outcome {
                 Outcome::Unchanged => Change::None,
                 Outcome::Allocated => Change::Allocated(a.ips()),
+                Outcome::Extended { ref added } => Change::Extended {
+                    added: added.clone(),
+                    why: if request_changed {
+                        EXTENDED_BY_REQUEST
+                    } else {
+                        EXTENDED_BY_POOL
+                    },
+                },
                 Outcome::Moved { ref from } => Change::Moved {
                     from: from.clone(),
                     to: a.ips(),
-                    why: if must_move {
-                        MOVED_BY_POOL_EDIT
-                    } else {
-                        MOVED_BY_REQUEST
-                    },
+                    why,
                 },
             };
             (desired, change)
@@ -143,12 +163,15 @@ fn decide(st: &mut AllocState, claim: &ServiceClaim, ip_mode: IpMode) -> (Desire
         Err(e) => {
             st.pending.insert(key.clone());
             // Removed from every pool by an edit and nowhere else to go: given up all the same.
-            let released = if must_move {
-                st.allocator.release_outside_pools(key)
-            } else {
-                Vec::new()
-            };
+            if must_move {
+                st.allocator.release_outside_pools(key);
+            }
             let held = st.allocator.assignment(key).unwrap_or_default();
+            let released: Vec<IpAddr> = before
+                .iter()
+                .copied()
+                .filter(|ip| !held.contains(ip))
+                .collect();
             let message = if held.is_empty() {
                 e.to_string()
             } else {
@@ -166,6 +189,7 @@ fn decide(st: &mut AllocState, claim: &ServiceClaim, ip_mode: IpMode) -> (Desire
             } else {
                 Change::Released {
                     ips: released,
+                    why,
                     error: e,
                 }
             };
@@ -205,7 +229,7 @@ async fn reconcile_inner(svc: &Service, ctx: &Context, key: &ServiceKey) -> Resu
         };
         if !released.is_empty() {
             ctx.metrics.releases.inc();
-            ctx.retry_all.notify_one();
+            ctx.retry_pending.notify_one();
             ctx.status_changed.notify_one();
             info!(service = %key, ips = %ips_text(&released), "released");
         }
@@ -318,16 +342,25 @@ fn report(
             ctx.metrics.allocations.inc();
             ctx.metrics.releases.inc();
             ctx.status_changed.notify_one();
+            ctx.retry_pending.notify_one();
             warn!(service = %key, from = %ips_text(&from), to = %ips_text(&to), %why, "moved");
             let note = format!("Moved from {} to {}: {why}", ips_text(&from), ips_text(&to));
             publish(ctx, svc, EventType::Warning, "IPChanged", note);
         }
-        Change::Released { ips, error } => {
+        Change::Extended { added, why } => {
+            ctx.metrics.allocations.inc();
+            ctx.status_changed.notify_one();
+            info!(service = %key, added = %ips_text(&added), %why, "extended");
+            let note = format!("Added {}: {why}", ips_text(&added));
+            publish(ctx, svc, EventType::Normal, "IPAllocated", note);
+        }
+        Change::Released { ips, why, error } => {
             ctx.metrics.releases.inc();
             ctx.status_changed.notify_one();
-            warn!(service = %key, ips = %ips_text(&ips), "released: {MOVED_BY_POOL_EDIT}, and no other address is free");
+            ctx.retry_pending.notify_one();
+            warn!(service = %key, ips = %ips_text(&ips), "released: {why}, and no other address is free");
             let note = format!(
-                "Released {}: {MOVED_BY_POOL_EDIT}, and no other address is free ({error})",
+                "Released {}: {why}, and no other address is available ({error})",
                 ips_text(&ips)
             );
             publish(ctx, svc, EventType::Warning, "IPReleased", note);

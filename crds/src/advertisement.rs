@@ -10,10 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::conditions::object;
-use crate::{IPAddressPool, selector, validation};
-
-/// The longest interface name Linux allows (`IFNAMSIZ - 1`).
-pub const IFNAME_MAX: usize = 15;
+use crate::validation::{self, IFNAME_MAX};
+use crate::{IPAddressPool, selector};
 
 /// Announce the addresses of some pools with ARP (IPv4) and NDP (IPv6).
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -20,6 +20,10 @@ pub mod allocated {
     pub const POOL_EXHAUSTED: &str = "PoolExhausted";
     /// False: no pool admits the Service (selectors, namespaces, autoAssign, IP family).
     pub const NO_MATCHING_POOL: &str = "NoMatchingPool";
+    /// False: a RequireDualStack Service, and no pool that admits it holds both families.
+    pub const NO_DUAL_STACK_POOL: &str = "NoDualStackPool";
+    /// False: the requested IPs are not all in one pool that admits the Service.
+    pub const REQUESTED_IPS_IN_SEVERAL_POOLS: &str = "RequestedIPsInSeveralPools";
     /// False: a requested IP lies in no pool that admits the Service.
     pub const REQUESTED_IP_OUTSIDE_POOLS: &str = "RequestedIPOutsidePools";
     /// False: a requested IP is held by a Service it may not share with.

@@ -9,6 +9,8 @@ pub mod advertisement;
 pub mod annotations;
 pub mod conditions;
 mod generate;
+#[cfg(feature = "ops")]
+pub mod ops;
 pub mod pool;
 pub mod selector;
 pub mod service;

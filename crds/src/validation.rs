@@ -122,7 +122,7 @@ pub fn address_list(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// Rule on a duration string like `30s` or `1m30s`: the units Go's `time.ParseDuration` and
-/// [`crate::advertisement::parse_interval`] both accept, between 1s and 1h.
+/// the advertisement's own interval parser both accept, between 1s and 1h.
 pub fn interval_rules() -> Vec<Value> {
     vec![
         rule(
@@ -165,9 +165,12 @@ pub fn object_names(_: &mut SchemaGenerator) -> Schema {
     bounded_names(253)
 }
 
-/// Schema of a list of network interface names: at most 15 characters each (`IFNAMSIZ - 1`).
+/// The longest interface name Linux allows (`IFNAMSIZ - 1`).
+pub const IFNAME_MAX: usize = 15;
+
+/// Schema of a list of network interface names: at most [`IFNAME_MAX`] characters each.
 pub fn interface_names(_: &mut SchemaGenerator) -> Schema {
-    bounded_names(crate::advertisement::IFNAME_MAX)
+    bounded_names(IFNAME_MAX)
 }
 
 /// Maximum requirements in one label selector, and values in one requirement.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::membership::envelope::{AuthKey, KeyTooShort};
-use crate::telemetry::LogFormat;
+use ferrolb_crds::ops::logging::LogFormat;
 
 /// ferrolb-speaker: answers ARP/NDP for the LoadBalancer addresses this node owns.
 #[derive(Debug, Clone, Parser)]

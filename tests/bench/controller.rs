@@ -10,6 +10,9 @@
 //!    set right after its initial sync with no Services.
 //! 3. Restart: SIGKILL and start with 10,000 allocated Services: address changes (must be 0),
 //!    status writes, and the time from start to ready (`/readyz`).
+//! 4. Pool edit: with those Services, an edit of a small pool that removes 4 of its 16
+//!    Services' addresses: how many Services the controller reconciles for it, and the time
+//!    until the 4 show new addresses, next to a new Service's time to an address.
 //!
 //! `ferrolb-bench-controller --out <file.json>` prints every figure with its reference and
 //! writes them all to the file. It exits non-zero on an error or when a restart changed an
@@ -26,6 +29,8 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 use serde_json::json;
 
+#[path = "controller/pool_edit.rs"]
+mod pool_edit;
 #[path = "controller/process.rs"]
 mod process;
 #[path = "controller/reference.rs"]
@@ -35,6 +40,7 @@ mod restart;
 #[path = "controller/services.rs"]
 mod services;
 
+use pool_edit::pool_edit;
 use process::{keep_logs, log_offset, rss, start_controller, wait_ready};
 use reference::{ReferenceRun, WRITE_STATUSES, measure_reference, reference_writer};
 use restart::restart;
@@ -360,6 +366,23 @@ async fn run(out: &std::path::Path) -> anyhow::Result<bool> {
             restart.changed.iter().take(10).collect::<Vec<_>>()
         );
     }
+    let edit = pool_edit(&lab, &client, &mut controller, sizes.restart + 1).await?;
+    println!(
+        "pool edit: {} Services in the cluster; an edit of a pool holding {} of them removes \
+         the addresses of {}\n  \
+         Services reconciled: {} ({:.2}x the pool's Services)\n  \
+         moved after {:.3} s (a new Service gets an address in {:.3} s: {:.2}x); \
+         quiet after {:.3} s",
+        edit.services,
+        edit.concerned,
+        edit.moved,
+        edit.reconciled,
+        bench::ratio(edit.reconciled as f64, edit.concerned as f64),
+        edit.moved_s,
+        edit.reference_s,
+        bench::ratio(edit.moved_s, edit.reference_s),
+        edit.settled_s,
+    );
     controller.kill();
     if let Some(dir) = &sizes.keep_logs {
         keep_logs(&lab, dir)?;
@@ -411,6 +434,17 @@ async fn run(out: &std::path::Path) -> anyhow::Result<bool> {
             "ready_seconds": restart.ready_s,
             "all_reconciled_seconds": restart.reconciled_s,
             "met": restart.changed.is_empty(),
+        },
+        "pool_edit": {
+            "services": edit.services,
+            "pool_services": edit.concerned,
+            "moved_services": edit.moved,
+            "services_reconciled": edit.reconciled,
+            "ratio_to_pool_services": bench::ratio(edit.reconciled as f64, edit.concerned as f64),
+            "moved_seconds": edit.moved_s,
+            "quiet_seconds": edit.settled_s,
+            "reference_new_service_seconds": edit.reference_s,
+            "ratio_to_reference": bench::ratio(edit.moved_s, edit.reference_s),
         },
         "total_seconds": total_s,
     });

@@ -684,3 +684,210 @@ async fn lab_controller_reports_which_pools_an_advertisement_selects() {
     )
     .await;
 }
+
+fn dual_stack(svc: &mut Service, policy: &str) {
+    let spec = svc.spec.as_mut().expect("spec");
+    spec.ip_family_policy = Some(policy.into());
+    spec.ip_families = Some(vec!["IPv4".into(), "IPv6".into()]);
+}
+
+#[tokio::test]
+async fn lab_controller_completes_a_prefer_dual_stack_service_when_its_pool_gains_the_family() {
+    let ns = "grow";
+    let (_, api) = setup(ns).await;
+    let lab = lab();
+    pool(lab, "grow", ns, &["192.168.100.190"], "");
+    // Another pool with IPv6 does not count: a Service's addresses come from one pool.
+    pool(lab, "grow-v6", ns, &["fd00:100::190"], "");
+    let mut svc = mk_lb_service(ns, "prefer", &[80], &[]);
+    dual_stack(&mut svc, "PreferDualStack");
+    create(&api, &svc).await;
+    let mut require = mk_lb_service(ns, "require", &[80], &[]);
+    dual_stack(&mut require, "RequireDualStack");
+    create(&api, &require).await;
+    assert_eq!(
+        wait_for_ips(&api, "prefer", 1, DEADLINE)
+            .await
+            .expect("prefer"),
+        ["192.168.100.190"]
+    );
+    let c = wait_for_condition(
+        &api,
+        "require",
+        ALLOCATED,
+        "False",
+        "NoDualStackPool",
+        DEADLINE,
+    )
+    .await
+    .expect("require waits");
+    assert!(c.message.contains("one pool"), "{}", c.message);
+    // The pool gains IPv6: the Service keeps its IPv4 address and gains one of IPv6 from it.
+    pool(lab, "grow", ns, &["192.168.100.190", "fd00:100::191"], "");
+    assert_eq!(
+        wait_for_ips(&api, "prefer", 2, DEADLINE)
+            .await
+            .expect("completed"),
+        ["192.168.100.190", "fd00:100::191"]
+    );
+    wait_for(
+        "an IPAllocated event naming the added address",
+        DEADLINE,
+        || async {
+            let ev = events(lab, ns, "IPAllocated");
+            if ev.contains("prefer: Added fd00:100::191: the Service prefers dual stack") {
+                Ok(())
+            } else {
+                Err(ev)
+            }
+        },
+    )
+    .await
+    .expect("event");
+    // The RequireDualStack Service still waits: the pool's IPv4 address is taken.
+    let c = wait_for_condition(
+        &api,
+        "require",
+        ALLOCATED,
+        "False",
+        "PoolExhausted",
+        DEADLINE,
+    )
+    .await
+    .expect("require exhausted");
+    assert!(c.message.contains("grow"), "{}", c.message);
+}
+
+#[tokio::test]
+async fn lab_controller_reevaluates_only_what_a_services_own_change_asks() {
+    let ns = "rechange";
+    let (_, api) = setup(ns).await;
+    let lab = lab();
+    pool(
+        lab,
+        "rechange",
+        ns,
+        &["192.168.100.185-192.168.100.187"],
+        "",
+    );
+    create(
+        &api,
+        &mk_lb_service(
+            ns,
+            "a",
+            &[80],
+            &[("ferrolb.io/loadBalancerIPs", "192.168.100.187")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        wait_for_ips(&api, "a", 1, DEADLINE).await.expect("a"),
+        ["192.168.100.187"]
+    );
+    create(&api, &mk_lb_service(ns, "b", &[80], &[])).await;
+    assert_eq!(
+        wait_for_ips(&api, "b", 1, DEADLINE).await.expect("b"),
+        ["192.168.100.185"]
+    );
+    let patch = |value: serde_json::Value| {
+        let api = api.clone();
+        async move {
+            let body = serde_json::json!({"metadata": {"annotations": {
+                "ferrolb.io/loadBalancerIPs": value}}});
+            api.patch("a", &PatchParams::default(), &Patch::Merge(body))
+                .await
+                .expect("patch");
+        }
+    };
+    // The request is dropped, and .187 still satisfies what is left: it stays, although .186
+    // is free and lower.
+    patch(serde_json::Value::Null).await;
+    // A Service created after the patch is decided after it: it takes .186 if `a` kept .187.
+    create(&api, &mk_lb_service(ns, "next", &[80], &[])).await;
+    assert_eq!(
+        wait_for_ips(&api, "next", 1, DEADLINE).await.expect("next"),
+        ["192.168.100.186"]
+    );
+    assert_eq!(
+        ingress_ips(&api.get("a").await.expect("get")),
+        ["192.168.100.187"]
+    );
+    assert!(
+        events(lab, ns, "IPChanged").is_empty(),
+        "{}",
+        events(lab, ns, "IPChanged")
+    );
+    create(&api, &mk_lb_service(ns, "waiting", &[80], &[])).await;
+    wait_for_condition(
+        &api,
+        "waiting",
+        ALLOCATED,
+        "False",
+        "PoolExhausted",
+        DEADLINE,
+    )
+    .await
+    .expect("waiting");
+    // A request that can no longer be met: .187 is given up, and the waiting Service gets it.
+    patch(serde_json::json!("10.99.0.1")).await;
+    let c = wait_for_condition(
+        &api,
+        "a",
+        ALLOCATED,
+        "False",
+        "RequestedIPOutsidePools",
+        DEADLINE,
+    )
+    .await
+    .expect("pending");
+    assert!(c.message.contains("10.99.0.1"), "{}", c.message);
+    assert!(ingress_ips(&api.get("a").await.expect("get")).is_empty());
+    assert_eq!(
+        wait_for_ips(&api, "waiting", 1, DEADLINE)
+            .await
+            .expect("waiting gets the freed address"),
+        ["192.168.100.187"]
+    );
+    wait_for("an IPReleased event", DEADLINE, || async {
+        let ev = events(lab, ns, "IPReleased");
+        if ev.contains(
+            "a: Released 192.168.100.187: its addresses no longer fit the Service's request",
+        ) {
+            Ok(())
+        } else {
+            Err(ev)
+        }
+    })
+    .await
+    .expect("event");
+    assert_eq!(
+        ingress_ips(&api.get("b").await.expect("get")),
+        ["192.168.100.185"]
+    );
+}
+
+#[tokio::test]
+async fn lab_controller_serves_a_namespace_once_its_labels_match() {
+    let ns = "nslabels";
+    let (client, api) = setup(ns).await;
+    let lab = lab();
+    lab.apply_yaml(
+        "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {name: nslabels}\nspec:\n  addresses: [\"192.168.100.180\"]\n  serviceAllocation: {namespaceSelectors: [{matchLabels: {ferrolb-test/team: nslabels}}]}\n",
+        &[],
+    )
+    .expect("pool");
+    create(&api, &mk_lb_service(ns, "a", &[80], &[])).await;
+    wait_for_condition(&api, "a", ALLOCATED, "False", "NoMatchingPool", DEADLINE)
+        .await
+        .expect("no pool yet");
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+    let body = serde_json::json!({"metadata": {"labels": {"ferrolb-test/team": "nslabels"}}});
+    namespaces
+        .patch(ns, &PatchParams::default(), &Patch::Merge(body))
+        .await
+        .expect("label the namespace");
+    assert_eq!(
+        wait_for_ips(&api, "a", 1, DEADLINE).await.expect("a"),
+        ["192.168.100.180"]
+    );
+}

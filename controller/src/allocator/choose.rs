@@ -1,6 +1,8 @@
 //! Choosing addresses for a fresh allocation, in the order DESIGN.md fixes: requested IPs, then
 //! the requested pool, then pools whose serviceAllocation matches (by priority, then name), then
-//! other auto-assign pools (by name); within a pool, the lowest usable address.
+//! other auto-assign pools (by name); within a pool, the lowest usable address. All of a
+//! Service's addresses come from one pool: a dual-stack Service needs a pool with both families
+//! (PreferDualStack settles for its primary family when no such pool has room).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -12,7 +14,7 @@ use super::claim::{ServiceClaim, StackPolicy};
 use super::error::AllocationError;
 use super::pool::Pool;
 use super::sharing::AddressUse;
-use super::{Allocator, Chosen};
+use super::{Allocator, Chosen, PoolEntry};
 
 impl Allocator {
     /// Addresses for `claim`, primary family first. Addresses held only by the claim itself
@@ -28,18 +30,66 @@ impl Allocator {
         }
         let candidates = self.candidates(claim)?;
         let families = &claim.families;
-        let primary = self.pick(&candidates, families.primary(), claim);
-        let secondary = families
-            .secondary()
-            .map(|f| self.pick(&candidates, f, claim));
-        let prefer = families.policy == StackPolicy::PreferDualStack;
-        match (primary, secondary) {
-            (Ok(p), None) => Ok(vec![p]),
-            (Ok(p), Some(Ok(s))) => Ok(vec![p, s]),
-            (Ok(p), Some(Err(_))) if prefer => Ok(vec![p]),
-            (Err(_), Some(Ok(s))) if prefer => Ok(vec![s]),
-            (Err(e), _) | (Ok(_), Some(Err(e))) => Err(e),
+        let primary = families.primary();
+        let Some(secondary) = families.secondary() else {
+            return self.pick(&candidates, primary, claim).map(|c| vec![c]);
+        };
+        // Both families come from one pool: a pool is the unit of policy.
+        match self.pick_both(&candidates, [primary, secondary], claim) {
+            Ok(both) => Ok(both),
+            Err(e) if families.policy == StackPolicy::RequireDualStack => Err(e),
+            Err(_) => self.pick(&candidates, primary, claim).map(|c| vec![c]),
         }
+    }
+
+    /// The first candidate pool with a usable address of each family, and those addresses in
+    /// the order of `families`.
+    fn pick_both(
+        &self,
+        candidates: &[&Pool],
+        families: [IpFamily; 2],
+        claim: &ServiceClaim,
+    ) -> Result<Vec<Chosen>, AllocationError> {
+        let dual: Vec<&Pool> = candidates
+            .iter()
+            .copied()
+            .filter(|p| families.iter().all(|f| p.ranges_of(*f).next().is_some()))
+            .collect();
+        if dual.is_empty() {
+            return Err(AllocationError::NoDualStackPool);
+        }
+        let mut short = families[0];
+        for pool in &dual {
+            let found = families.map(|f| lowest_usable(&self.addresses, pool, f, claim));
+            match found {
+                [Some(a), Some(b)] => {
+                    let name = Some(pool.name.clone());
+                    return Ok(vec![(a, name.clone()), (b, name)]);
+                }
+                [Some(_), None] => short = families[1],
+                _ => {}
+            }
+        }
+        Err(AllocationError::PoolExhausted {
+            family: short,
+            pools: dual.iter().map(|p| p.name.clone()).collect(),
+        })
+    }
+
+    /// The missing family of a Service that holds one address of `pool`, if the pool has a
+    /// usable one (a PreferDualStack Service completed, or one switched to dual stack).
+    pub(super) fn complete_from(
+        &self,
+        pool: &str,
+        family: IpFamily,
+        claim: &ServiceClaim,
+    ) -> Option<Chosen> {
+        let entry = self.pools.get(pool).filter(|e| e.valid)?;
+        let ip = lowest_usable(&self.addresses, &entry.pool, family, claim)?;
+        entry
+            .pool
+            .in_policy(claim, ip)
+            .then(|| (ip, Some(pool.to_owned())))
     }
 
     /// The pools to try, in order.
@@ -92,7 +142,10 @@ impl Allocator {
 
     /// Requested addresses: each must fit the families, lie in a valid pool that admits the
     /// Service (the requested pool, if one is named too) and be free or shareable.
-    fn choose_requested(&self, claim: &ServiceClaim) -> Result<Vec<Chosen>, AllocationError> {
+    pub(super) fn choose_requested(
+        &self,
+        claim: &ServiceClaim,
+    ) -> Result<Vec<Chosen>, AllocationError> {
         let ips = &claim.request.ips;
         let families = &claim.families;
         let mismatch = |detail: String| AllocationError::RequestedIPFamilyMismatch {
@@ -114,24 +167,40 @@ impl Allocator {
                 "RequireDualStack needs one requested address of each family".into(),
             ));
         }
-        let mut chosen = Vec::with_capacity(ips.len());
-        for ip in ips {
-            let requested_pool = claim.request.pool.as_ref();
-            let eligible = |p: &Pool| requested_pool.is_none_or(|n| *n == p.name);
-            let pool = self.pools.values().find(|e| {
-                e.valid && eligible(&e.pool) && e.pool.offers(*ip) && e.pool.admits(claim)
+        // Every requested address from one pool, the requested one if named.
+        let requested_pool = claim.request.pool.as_ref();
+        let serves = |e: &&PoolEntry| {
+            e.valid && requested_pool.is_none_or(|n| *n == e.pool.name) && e.pool.admits(claim)
+        };
+        let pool = self
+            .pools
+            .values()
+            .filter(serves)
+            .find(|e| ips.iter().all(|ip| e.pool.offers(*ip)));
+        let Some(pool) = pool else {
+            let outside = ips.iter().find(|ip| {
+                !self
+                    .pools
+                    .values()
+                    .filter(serves)
+                    .any(|e| e.pool.offers(**ip))
             });
-            let Some(pool) = pool else {
-                let avoided = is_buggy_ip(*ip)
-                    && self.pools.values().any(|e| {
-                        e.valid && eligible(&e.pool) && e.pool.contains(*ip) && e.pool.admits(claim)
-                    });
-                return Err(AllocationError::RequestedIPOutsidePools {
+            return Err(match outside {
+                Some(ip) => AllocationError::RequestedIPOutsidePools {
                     ip: *ip,
                     pool: requested_pool.cloned(),
-                    avoided,
-                });
-            };
+                    avoided: is_buggy_ip(*ip)
+                        && self
+                            .pools
+                            .values()
+                            .filter(serves)
+                            .any(|e| e.pool.contains(*ip)),
+                },
+                None => AllocationError::RequestedIPsInSeveralPools { ips: ips.clone() },
+            });
+        };
+        let mut chosen = Vec::with_capacity(ips.len());
+        for ip in ips {
             if let Some(conflict) = self.addresses.get(ip).and_then(|u| u.conflict(claim)) {
                 let holders = self.addresses[ip].others(&claim.key).cloned().collect();
                 return Err(AllocationError::RequestedIPInUse {

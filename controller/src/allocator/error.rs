@@ -37,6 +37,23 @@ pub enum AllocationError {
         /// The family.
         family: IpFamily,
     },
+    /// A dual-stack Service needs both families from one pool, and no pool that admits it holds
+    /// both.
+    #[error(
+        "no IPAddressPool with both IPv4 and IPv6 addresses admits this Service (a Service's \
+         addresses come from one pool; add the other family to a pool, or use PreferDualStack)"
+    )]
+    NoDualStackPool,
+    /// The requested addresses are each in a pool, but not all in one.
+    #[error(
+        "requested addresses {} are not all in one IPAddressPool that admits this Service (a \
+         Service's addresses come from one pool)",
+        join(ips)
+    )]
+    RequestedIPsInSeveralPools {
+        /// The requested addresses.
+        ips: Vec<IpAddr>,
+    },
     /// A requested address lies in no pool that admits the Service.
     #[error("requested address {ip} is in no IPAddressPool{} that admits this Service{}",
         pool.as_ref().map(|p| format!(" (requested pool {p})")).unwrap_or_default(),
@@ -99,7 +116,11 @@ impl AllocationError {
         match self {
             AllocationError::PoolExhausted { .. } => reason::POOL_EXHAUSTED,
             AllocationError::NoMatchingPool { .. } => reason::NO_MATCHING_POOL,
+            AllocationError::NoDualStackPool => reason::NO_DUAL_STACK_POOL,
             AllocationError::RequestedIPOutsidePools { .. } => reason::REQUESTED_IP_OUTSIDE_POOLS,
+            AllocationError::RequestedIPsInSeveralPools { .. } => {
+                reason::REQUESTED_IPS_IN_SEVERAL_POOLS
+            }
             AllocationError::RequestedIPInUse { .. } => reason::REQUESTED_IP_IN_USE,
             AllocationError::RequestedIPFamilyMismatch { .. } => {
                 reason::REQUESTED_IP_FAMILY_MISMATCH

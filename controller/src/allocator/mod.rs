@@ -13,7 +13,8 @@
 //! - at startup, once pools and Services are listed: [`Allocator::apply_pool`] for every valid
 //!   pool, then [`Allocator::assign_existing`] with what each Service's status already shows;
 //! - on every Service change: [`Allocator::allocate`] (unchanged requests keep their addresses;
-//!   a changed request moves the Service and says so in [`Outcome::Moved`]);
+//!   a changed request keeps what still satisfies it, otherwise moves the Service and says so
+//!   in [`Outcome::Moved`]);
 //! - on Service deletion: [`Allocator::release`].
 
 mod choose;
@@ -28,7 +29,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ferrolb_crds::IpFamily;
@@ -77,7 +78,13 @@ pub enum Outcome {
     Unchanged,
     /// It had nothing and now holds addresses.
     Allocated,
-    /// Its request changed (or it was relocated) and it left these addresses.
+    /// It keeps what it had and gained these addresses (the missing family of a dual-stack
+    /// Service, from the pool it already uses).
+    Extended {
+        /// The new addresses.
+        added: Vec<IpAddr>,
+    },
+    /// Its request changed (or it was relocated) and it left some or all of these addresses.
     Moved {
         /// The addresses it held before.
         from: Vec<IpAddr>,
@@ -180,10 +187,15 @@ impl Allocator {
         self.pools.get(name).map(|e| (&e.pool, e.valid))
     }
 
-    /// Give `claim` addresses, or confirm the ones it holds. A Service whose request (requested
-    /// IPs, pool, sharing key, families) is unchanged keeps its addresses whatever the pools'
-    /// policy says now; one whose request changed is relocated. On error a Service keeps what it
-    /// held, if anything.
+    /// Give `claim` addresses, or confirm the ones it holds.
+    ///
+    /// A Service whose request (requested IPs, pool, sharing key, families) is unchanged, and
+    /// which may still share its addresses, keeps them whatever the pools' policy says now; a
+    /// PreferDualStack Service holding one family gains the other when its pool has room for
+    /// it ([`Outcome::Extended`]). A Service whose request changed keeps what still satisfies
+    /// the new request (adding or dropping a family in the same pool); otherwise it gives its
+    /// addresses up and is allocated anew, and on error it holds nothing (the caller compares
+    /// [`Allocator::assignment`] before and after to report the release).
     pub fn allocate(&mut self, claim: &ServiceClaim) -> Result<Allocation, AllocationError> {
         let Some(held) = self.services.get(&claim.key) else {
             let chosen = self.choose(claim)?;
@@ -197,12 +209,119 @@ impl Allocator {
                 .get(ip)
                 .is_none_or(|u| u.conflict(claim).is_none())
         });
-        if same_request && still_shares {
-            let addresses = held.addresses.clone();
-            self.record(claim, addresses, Some(claim.fingerprint()));
-            return Ok(self.describe(claim, Outcome::Unchanged));
+        let before: Vec<IpAddr> = held.addresses.iter().map(|(ip, _)| *ip).collect();
+        let kept = if same_request && still_shares {
+            Some(self.completed(claim, held.addresses.clone()))
+        } else {
+            self.still_satisfying(claim, &held.addresses)
+        };
+        if let Some(kept) = kept {
+            let added: Vec<IpAddr> = kept
+                .iter()
+                .map(|(ip, _)| *ip)
+                .filter(|ip| !before.contains(ip))
+                .collect();
+            let dropped: Vec<IpAddr> = before
+                .iter()
+                .copied()
+                .filter(|ip| !kept.iter().any(|(k, _)| k == ip))
+                .collect();
+            self.record(claim, kept, Some(claim.fingerprint()));
+            let outcome = if !dropped.is_empty() {
+                Outcome::Moved { from: before }
+            } else if !added.is_empty() {
+                Outcome::Extended { added }
+            } else {
+                Outcome::Unchanged
+            };
+            return Ok(self.describe(claim, outcome));
         }
-        self.relocate(claim)
+        // Its addresses no longer fit what it asks for: they go, whether or not a new
+        // allocation succeeds.
+        let mut from = self.release(&claim.key);
+        let chosen = self.choose(claim)?;
+        let mut to: Vec<IpAddr> = chosen.iter().map(|(ip, _)| *ip).collect();
+        self.record(claim, chosen, Some(claim.fingerprint()));
+        from.sort();
+        to.sort();
+        let outcome = if from == to {
+            Outcome::Unchanged
+        } else {
+            Outcome::Moved { from }
+        };
+        Ok(self.describe(claim, outcome))
+    }
+
+    /// `held` plus the missing family of a PreferDualStack Service, when it holds only its
+    /// primary family, asked for no address, and its pool now has one free for it.
+    fn completed(&self, claim: &ServiceClaim, mut held: Vec<Chosen>) -> Vec<Chosen> {
+        let families = &claim.families;
+        let complete = families.policy == StackPolicy::PreferDualStack
+            && claim.request.ips.is_empty()
+            && held.len() == 1;
+        if let (true, Some(secondary), [(ip, Some(pool))]) =
+            (complete, families.secondary(), held.as_slice())
+            && IpFamily::of(*ip) == families.primary()
+            && self
+                .pools
+                .get(pool)
+                .is_some_and(|e| e.pool.in_policy(claim, *ip))
+            && let Some(extra) = self.complete_from(pool, secondary, claim)
+        {
+            held.push(extra);
+        }
+        held
+    }
+
+    /// What of `held` satisfies the Service's (changed) request, completed with a missing
+    /// family from the same pool: `None` when it must be allocated anew. Addresses satisfy the
+    /// request when they lie in one valid pool whose policy gives them to the Service today,
+    /// every co-holder may share them, they include the primary family, and they are exactly
+    /// the requested IPs if any are requested.
+    fn still_satisfying(&self, claim: &ServiceClaim, held: &[Chosen]) -> Option<Vec<Chosen>> {
+        let families = &claim.families;
+        let requested = &claim.request.ips;
+        if !requested.is_empty() {
+            let same =
+                requested.len() == held.len() && held.iter().all(|(ip, _)| requested.contains(ip));
+            return self.choose_requested(claim).ok().filter(|_| same);
+        }
+        let kept: Vec<Chosen> = held
+            .iter()
+            .filter(|(ip, _)| families.allows(IpFamily::of(*ip)))
+            .cloned()
+            .collect();
+        let has_primary = kept
+            .iter()
+            .any(|(ip, _)| IpFamily::of(*ip) == families.primary());
+        let shareable = kept.iter().all(|(ip, _)| {
+            self.addresses
+                .get(ip)
+                .is_none_or(|u| u.conflict(claim).is_none())
+        });
+        if !has_primary || !shareable {
+            return None;
+        }
+        // One valid pool giving all of them to the Service today: where they came from first.
+        let fits =
+            |e: &PoolEntry| e.valid && kept.iter().all(|(ip, _)| e.pool.in_policy(claim, *ip));
+        let origin = kept[0].1.as_deref().and_then(|o| self.pools.get(o));
+        let pool = origin
+            .filter(|e| fits(e))
+            .or_else(|| self.pools.values().find(|e| fits(e)))?;
+        let name = Some(pool.pool.name.clone());
+        let mut kept: Vec<Chosen> = kept.into_iter().map(|(ip, _)| (ip, name.clone())).collect();
+        if let Some(secondary) = families.secondary()
+            && kept.len() == 1
+        {
+            match self.complete_from(&pool.pool.name, secondary, claim) {
+                Some(extra) => kept.push(extra),
+                None if families.policy == StackPolicy::RequireDualStack => return None,
+                None => {}
+            }
+        }
+        kept.sort_by_key(|(ip, _)| families.rank(IpFamily::of(*ip)));
+        Some(kept)
     }
 
     /// Allocate afresh, as if the Service held nothing, and release its old addresses only if
@@ -340,6 +459,34 @@ impl Allocator {
             .get(&ip)
             .map(|u| u.users.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The Services holding an address inside `pool`'s ranges: those an edit of the pool can
+    /// concern. Cost: proportional to the addresses allocated in those ranges.
+    pub fn holders_within(&self, pool: &Pool) -> BTreeSet<ServiceKey> {
+        pool.ranges()
+            .iter()
+            .flat_map(|r| self.addresses.range(r.start()..=r.end()))
+            .flat_map(|(_, u)| u.users.keys().cloned())
+            .collect()
+    }
+
+    /// The Services of one namespace holding addresses, in key order.
+    pub fn services_in_namespace<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = &'a ServiceKey> + 'a {
+        self.services
+            .range(ServiceKey::new(namespace, "")..)
+            .map(|(k, _)| k)
+            .take_while(move |k| k.namespace == namespace)
+    }
+
+    /// Whether the Service's request differs from the one its addresses were chosen for.
+    pub fn request_changed(&self, claim: &ServiceClaim) -> bool {
+        self.services
+            .get(&claim.key)
+            .is_some_and(|h| h.fingerprint.as_ref() != Some(&claim.fingerprint()))
     }
 
     /// Number of Services holding addresses.

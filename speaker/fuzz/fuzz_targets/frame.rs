@@ -9,25 +9,19 @@ use ferrolb_speaker::membership::envelope::{AuthKey, open};
 use ferrolb_speaker::wire::arp::ArpFrame;
 use ferrolb_speaker::wire::ndp::NdpFrame;
 use ferrolb_speaker::wire::probe::ProbeWatch;
-use ferrolb_speaker::wire::{
-    InterfaceContext, InterfaceScope, MacAddr, arp_responder, ndp_responder,
-};
+use ferrolb_speaker::wire::{Answerer, InterfaceContext, MacAddr, arp_responder, ndp_responder};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|frame: &[u8]| {
     let mac = MacAddr::new(2, 0, 0, 0, 0, 0x11);
     let vip4 = IpAddr::from([192, 168, 100, 240]);
     let vip6: IpAddr = "fd00::240".parse().unwrap();
-    let v4 = ["192.168.100.11/24".parse().unwrap()];
-    let v6 = ["fd00::11/64".parse().unwrap()];
     let owned = BTreeMap::from([
-        (vip4, InterfaceScope::Subnet),
-        (vip6, InterfaceScope::Subnet),
+        (vip4, Answerer::ThisInterface),
+        (vip6, Answerer::ThisInterface),
     ]);
     let ctx = InterfaceContext {
         mac,
-        ipv4: &v4,
-        ipv6: &v6,
         announcements: &owned,
     };
 

@@ -9,12 +9,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
 use crate::election::NodeName;
+use crate::membership::group::PeerReport;
 use crate::metrics::Metrics;
 use crate::socket::{
     Link, LinkEvent, LocalInterface, SharedTable, SkipReason, kernel_answers_arp, local_interfaces,
     spawn_responders,
 };
-use crate::swim::PeerReport;
 
 /// What one look at the node's interfaces found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,14 +1,13 @@
 //! The speaker process: API watches, membership, packet sockets, status writes, and the loop
 //! that turns them into announcements, until SIGTERM.
 
+mod addresses;
 mod links;
 mod presence;
-mod speaker;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use kube::{Client, ResourceExt};
@@ -18,22 +17,22 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{Cli, KeyError};
 use crate::election::NodeName;
-use crate::http::{Health, serve};
+use crate::membership::group::{self as swim, GroupView, SwimError, SwimSetup};
 use crate::membership::quorum::{self, StandDown};
 use crate::metrics::Metrics;
 use crate::socket::{LinkEvent, SharedTable};
 use crate::status::{self, Desired};
-use crate::swim::{self, GroupView, SwimError, SwimSetup};
 use crate::view::advertisements::Advertisements;
 use crate::view::objects::{internal_ip, membership_addrs};
 use crate::view::plan::{Liveness, plan};
 use crate::view::pools::DeletedPools;
 use crate::view::store::{NotReady, Stores};
 use crate::wire::MacAddr;
+use ferrolb_crds::ops::endpoint::{Health, serve};
 use presence::Presence;
 
+use addresses::Addresses;
 use links::{Links, start_scanner};
-use speaker::Addresses;
 
 /// How long a stopping speaker keeps answering after it left the group, so its successor's
 /// takeover reaches the neighbours before this node goes quiet.
@@ -101,10 +100,10 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let client = Client::try_default().await.map_err(RunError::Client)?;
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
-    let health = Arc::new(Health {
+    let health = Arc::new(Health::new(
         registry,
-        ready: AtomicBool::new(false),
-    });
+        "not joined to the membership group or initial sync not done",
+    ));
     let metrics_addr = cli.metrics_addr;
     let h = health.clone();
     tokio::spawn(async move {
@@ -240,17 +239,13 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             &desired_tx,
         );
         last_pass_took = last_pass.elapsed();
-        health
-            .ready
-            .store(ready, std::sync::atomic::Ordering::Release);
+        health.set_ready(ready);
         // The pass's lists were just freed.
         crate::heap::trim();
     }
 
     tracing::info!(node = %me, "stopping: leaving the membership group first");
-    health
-        .ready
-        .store(false, std::sync::atomic::Ordering::Release);
+    health.set_ready(false);
     group.leave().await;
     tokio::time::sleep(HANDOVER).await;
     addresses.release_all();

@@ -102,16 +102,13 @@ impl Responder {
         if self.is_request(frame) {
             self.metrics.requests.get_or_create(&labels).inc();
         }
-        let (v4, v6) = self.link.nets();
         let Ok(table) = self.table.read() else {
             return;
         };
         let name = &*self.link.name;
-        let announcements = |ip: IpAddr| table.scope(ip, name);
+        let announcements = |ip: IpAddr| table.answerer(ip, name);
         let ctx = InterfaceContext {
             mac: self.link.mac,
-            ipv4: &v4,
-            ipv6: &v6,
             announcements: &announcements,
         };
         for (ip, interface) in &table.probing {

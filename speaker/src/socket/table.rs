@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
-use crate::wire::{InterfaceScope, MacAddr};
+use crate::wire::{Answerer, MacAddr};
 
 /// What the responders answer for.
 #[derive(Debug, Clone, Default)]
@@ -22,13 +22,13 @@ pub struct Table {
 pub type SharedTable = Arc<RwLock<Table>>;
 
 impl Table {
-    /// How `ip` may be announced on `interface`: only the chosen interface answers.
-    pub fn scope(&self, ip: IpAddr, interface: &str) -> Option<InterfaceScope> {
+    /// Which interface answers for `ip`, seen from `interface`: only the chosen one does.
+    pub fn answerer(&self, ip: IpAddr, interface: &str) -> Option<Answerer> {
         self.owned.get(&ip).map(|chosen| {
             if **chosen == *interface {
-                InterfaceScope::Listed
+                Answerer::ThisInterface
             } else {
-                InterfaceScope::NotListed
+                Answerer::OtherInterface
             }
         })
     }
@@ -43,10 +43,10 @@ mod tests {
         let mut table = Table::default();
         let ip: IpAddr = "192.168.100.240".parse().unwrap();
         table.owned.insert(ip, "eth0".into());
-        assert_eq!(table.scope(ip, "eth0"), Some(InterfaceScope::Listed));
-        assert_eq!(table.scope(ip, "eth1"), Some(InterfaceScope::NotListed));
+        assert_eq!(table.answerer(ip, "eth0"), Some(Answerer::ThisInterface));
+        assert_eq!(table.answerer(ip, "eth1"), Some(Answerer::OtherInterface));
         assert_eq!(
-            table.scope("192.168.100.241".parse().unwrap(), "eth0"),
+            table.answerer("192.168.100.241".parse().unwrap(), "eth0"),
             None
         );
     }

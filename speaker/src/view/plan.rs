@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use super::objects::{node_health, pool_of, pool_ranges, ready_nodes, slice_service};
 use super::service::ServiceView;
 use crate::election::{Election, Ineligible, Labels, NodeName, NodeState, Requirements};
-use crate::swim::PeerReport;
+use crate::membership::group::PeerReport;
 
 /// The objects the plan is computed from.
 #[derive(Debug, Clone, Default)]

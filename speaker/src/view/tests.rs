@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use super::plan::{Liveness, Snapshot, plan};
 use super::service::ServiceView;
 use crate::election::{EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS, NodeName};
-use crate::swim::PeerReport;
+use crate::membership::group::PeerReport;
 
 const VIP: &str = "192.168.100.240";
 

@@ -65,26 +65,21 @@ mod tests {
     use std::collections::BTreeMap;
     use std::net::Ipv4Addr;
 
-    use ipnet::Ipv4Net;
-
     use super::*;
     use crate::wire::samples::{ARP_REQUEST, CLIENT, NODE, STRANGER, VIP4};
-    use crate::wire::{InterfaceScope, MacAddr};
+    use crate::wire::{Answerer, MacAddr};
 
-    fn owned() -> BTreeMap<IpAddr, InterfaceScope> {
+    fn owned() -> BTreeMap<IpAddr, Answerer> {
         BTreeMap::from([
-            (IpAddr::V4(VIP4), InterfaceScope::Subnet),
-            (IpAddr::from([10, 9, 9, 9]), InterfaceScope::Subnet),
+            (IpAddr::V4(VIP4), Answerer::ThisInterface),
+            (IpAddr::from([10, 9, 9, 9]), Answerer::OtherInterface),
         ])
     }
 
     fn decide_on(frame: &[u8]) -> ArpDecision {
-        let nets: [Ipv4Net; 1] = ["192.168.100.11/24".parse().unwrap()];
         let owned = owned();
         let ctx = InterfaceContext {
             mac: NODE,
-            ipv4: &nets,
-            ipv6: &[],
             announcements: &owned,
         };
         decide(frame, &ctx)

@@ -3,41 +3,39 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use ipnet::{Ipv4Net, Ipv6Net};
-
 use super::{DropReason, MacAddr};
 
-/// Where an address this node owns may be announced, as the matching L2Advertisement says.
+/// Which of this node's interfaces answers for an address it owns: exactly one does (the one
+/// the speaker chose for it), so a node with two interfaces on the client's network never
+/// answers twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InterfaceScope {
-    /// No interface list: answer on interfaces whose subnet contains the address.
-    Subnet,
-    /// The advertisement lists interfaces and this interface is one of them.
-    Listed,
-    /// The advertisement lists interfaces and this interface is not one of them.
-    NotListed,
+pub enum Answerer {
+    /// The interface the frame arrived on.
+    ThisInterface,
+    /// Another interface of this node.
+    OtherInterface,
 }
 
 /// The addresses this node currently owns, seen from one interface.
 pub trait Announcements {
-    /// How `ip` may be announced on this interface, or `None` if this node does not own it.
-    fn scope(&self, ip: IpAddr) -> Option<InterfaceScope>;
+    /// Which interface answers for `ip`, or `None` if this node does not own it.
+    fn answerer(&self, ip: IpAddr) -> Option<Answerer>;
 }
 
-impl<F: Fn(IpAddr) -> Option<InterfaceScope>> Announcements for F {
-    fn scope(&self, ip: IpAddr) -> Option<InterfaceScope> {
+impl<F: Fn(IpAddr) -> Option<Answerer>> Announcements for F {
+    fn answerer(&self, ip: IpAddr) -> Option<Answerer> {
         self(ip)
     }
 }
 
-impl<S: std::hash::BuildHasher> Announcements for HashMap<IpAddr, InterfaceScope, S> {
-    fn scope(&self, ip: IpAddr) -> Option<InterfaceScope> {
+impl<S: std::hash::BuildHasher> Announcements for HashMap<IpAddr, Answerer, S> {
+    fn answerer(&self, ip: IpAddr) -> Option<Answerer> {
         self.get(&ip).copied()
     }
 }
 
-impl Announcements for BTreeMap<IpAddr, InterfaceScope> {
-    fn scope(&self, ip: IpAddr) -> Option<InterfaceScope> {
+impl Announcements for BTreeMap<IpAddr, Answerer> {
+    fn answerer(&self, ip: IpAddr) -> Option<Answerer> {
         self.get(&ip).copied()
     }
 }
@@ -47,10 +45,6 @@ impl Announcements for BTreeMap<IpAddr, InterfaceScope> {
 pub struct InterfaceContext<'a> {
     /// The interface's hardware address; replies are sent from it.
     pub mac: MacAddr,
-    /// The interface's IPv4 networks (address and prefix), for the subnet rule.
-    pub ipv4: &'a [Ipv4Net],
-    /// The interface's IPv6 networks (address and prefix), for the subnet rule.
-    pub ipv6: &'a [Ipv6Net],
     /// The addresses this node owns.
     pub announcements: &'a dyn Announcements,
 }
@@ -59,8 +53,6 @@ impl std::fmt::Debug for InterfaceContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InterfaceContext")
             .field("mac", &self.mac)
-            .field("ipv4", &self.ipv4)
-            .field("ipv6", &self.ipv6)
             .finish_non_exhaustive()
     }
 }
@@ -68,20 +60,10 @@ impl std::fmt::Debug for InterfaceContext<'_> {
 impl InterfaceContext<'_> {
     /// Whether this interface answers for `ip`, or the reason it does not.
     pub fn answers_for(&self, ip: IpAddr) -> Result<(), DropReason> {
-        match self.announcements.scope(ip) {
+        match self.announcements.answerer(ip) {
             None => Err(DropReason::NotOurAddress),
-            Some(InterfaceScope::Listed) => Ok(()),
-            Some(InterfaceScope::NotListed) => Err(DropReason::WrongInterface),
-            Some(InterfaceScope::Subnet) if self.on_link(ip) => Ok(()),
-            Some(InterfaceScope::Subnet) => Err(DropReason::WrongInterface),
-        }
-    }
-
-    /// Whether one of this interface's networks contains `ip`.
-    pub fn on_link(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(ip) => self.ipv4.iter().any(|net| net.contains(&ip)),
-            IpAddr::V6(ip) => self.ipv6.iter().any(|net| net.contains(&ip)),
+            Some(Answerer::ThisInterface) => Ok(()),
+            Some(Answerer::OtherInterface) => Err(DropReason::WrongInterface),
         }
     }
 }
@@ -90,36 +72,22 @@ impl InterfaceContext<'_> {
 mod tests {
     use super::*;
 
-    fn mk_nets() -> (Vec<Ipv4Net>, Vec<Ipv6Net>) {
-        (
-            vec!["192.168.100.11/24".parse().unwrap()],
-            vec!["fd00::11/64".parse().unwrap()],
-        )
-    }
-
     #[test]
-    fn scope_rules() {
-        let (v4, v6) = mk_nets();
-        let owned: BTreeMap<IpAddr, InterfaceScope> = [
-            ("192.168.100.240", InterfaceScope::Subnet),
-            ("10.0.0.5", InterfaceScope::Subnet),
-            ("10.0.0.6", InterfaceScope::Listed),
-            ("192.168.100.241", InterfaceScope::NotListed),
-            ("fd00::240", InterfaceScope::Subnet),
+    fn only_the_chosen_interface_answers() {
+        let owned: BTreeMap<IpAddr, Answerer> = [
+            ("192.168.100.240", Answerer::ThisInterface),
+            ("192.168.100.241", Answerer::OtherInterface),
+            ("fd00::240", Answerer::ThisInterface),
         ]
         .into_iter()
-        .map(|(ip, scope)| (ip.parse().unwrap(), scope))
+        .map(|(ip, answerer)| (ip.parse().unwrap(), answerer))
         .collect();
         let ctx = InterfaceContext {
             mac: MacAddr::new(2, 0, 0, 0, 0, 0x11),
-            ipv4: &v4,
-            ipv6: &v6,
             announcements: &owned,
         };
         let check = |ip: &str| ctx.answers_for(ip.parse().unwrap());
         assert_eq!(check("192.168.100.240"), Ok(()));
-        assert_eq!(check("10.0.0.5"), Err(DropReason::WrongInterface));
-        assert_eq!(check("10.0.0.6"), Ok(()));
         assert_eq!(check("192.168.100.241"), Err(DropReason::WrongInterface));
         assert_eq!(check("192.168.100.242"), Err(DropReason::NotOurAddress));
         assert_eq!(check("fd00::240"), Ok(()));
@@ -128,11 +96,9 @@ mod tests {
     #[test]
     fn closures_are_announcements() {
         let only =
-            |ip: IpAddr| (ip == IpAddr::from([10, 0, 0, 1])).then_some(InterfaceScope::Listed);
+            |ip: IpAddr| (ip == IpAddr::from([10, 0, 0, 1])).then_some(Answerer::ThisInterface);
         let ctx = InterfaceContext {
             mac: MacAddr::zero(),
-            ipv4: &[],
-            ipv6: &[],
             announcements: &only,
         };
         assert_eq!(ctx.answers_for(IpAddr::from([10, 0, 0, 1])), Ok(()));

@@ -22,7 +22,7 @@ mod samples;
 
 use std::net::IpAddr;
 
-pub use context::{Announcements, InterfaceContext, InterfaceScope};
+pub use context::{Announcements, Answerer, InterfaceContext};
 pub use drop_reason::DropReason;
 pub use pnet::util::MacAddr;
 

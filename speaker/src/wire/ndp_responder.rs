@@ -76,29 +76,24 @@ mod tests {
     use std::collections::BTreeMap;
     use std::net::Ipv6Addr;
 
-    use ipnet::Ipv6Net;
-
     use super::*;
     use crate::wire::multicast::ALL_NODES;
     use crate::wire::samples::{
         CLIENT, DAD_SOLICIT, FOREIGN_ADVERT, NEIGHBOR_SOLICIT, NODE, STRANGER, VIP6, fix_checksum,
     };
-    use crate::wire::{InterfaceScope, MacAddr};
+    use crate::wire::{Answerer, MacAddr};
 
     fn other_vip() -> Ipv6Addr {
         "fd99::5".parse().unwrap()
     }
 
     fn decide_on(frame: &[u8]) -> NdpDecision {
-        let nets: [Ipv6Net; 1] = ["fd00::11/64".parse().unwrap()];
         let owned = BTreeMap::from([
-            (IpAddr::V6(VIP6), InterfaceScope::Subnet),
-            (IpAddr::V6(other_vip()), InterfaceScope::Subnet),
+            (IpAddr::V6(VIP6), Answerer::ThisInterface),
+            (IpAddr::V6(other_vip()), Answerer::OtherInterface),
         ]);
         let ctx = InterfaceContext {
             mac: NODE,
-            ipv4: &[],
-            ipv6: &nets,
             announcements: &owned,
         };
         decide(frame, &ctx)

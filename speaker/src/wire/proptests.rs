@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::{Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
 
 use super::arp::{ArpFrame, ArpOperation, ArpRepr};
@@ -12,19 +11,15 @@ use super::probe::ProbeWatch;
 use super::samples::{
     ARP_REQUEST, DAD_SOLICIT, FOREIGN_ADVERT, NEIGHBOR_SOLICIT, NODE, VIP4, VIP6, fix_checksum,
 };
-use super::{InterfaceContext, InterfaceScope, MacAddr, arp_responder, ndp_responder};
+use super::{Answerer, InterfaceContext, MacAddr, arp_responder, ndp_responder};
 
 fn everything(frame: &[u8]) {
-    let v4: [Ipv4Net; 1] = ["192.168.100.11/24".parse().unwrap()];
-    let v6: [Ipv6Net; 1] = ["fd00::11/64".parse().unwrap()];
     let owned = BTreeMap::from([
-        (IpAddr::V4(VIP4), InterfaceScope::Subnet),
-        (IpAddr::V6(VIP6), InterfaceScope::Subnet),
+        (IpAddr::V4(VIP4), Answerer::ThisInterface),
+        (IpAddr::V6(VIP6), Answerer::ThisInterface),
     ]);
     let ctx = InterfaceContext {
         mac: NODE,
-        ipv4: &v4,
-        ipv6: &v6,
         announcements: &owned,
     };
     let _ = arp_responder::decide(frame, &ctx);

@@ -27,13 +27,94 @@ fn changed_request_moves_and_says_from_where() {
     );
     assert!(alloc.holders(before[0]).is_empty());
 
-    // A request that cannot be met keeps the old address.
+    // A changed request that cannot be met gives the old address up: it is no longer what
+    // the Service asks for.
     svc.request.ips = vec![ip("10.9.9.9")];
-    assert!(alloc.allocate(&svc).is_err());
     assert_eq!(
-        alloc.assignment(&svc.key),
-        Some(vec![ip("192.168.100.248")])
+        alloc.allocate(&svc).map_err(|e| e.reason()),
+        Err("RequestedIPOutsidePools")
     );
+    assert_eq!(alloc.assignment(&svc.key), None);
+    assert!(alloc.holders(ip("192.168.100.248")).is_empty());
+}
+
+#[test]
+fn a_changed_request_keeps_what_still_satisfies_it() {
+    let mut alloc = kubespray();
+    let filler = mk_svc("filler");
+    assert_eq!(ips_of(&mut alloc, &filler), [ip("192.168.100.240")]);
+    let mut svc = mk_svc("a");
+    svc.request.ips = vec![ip("192.168.100.245")];
+    assert_eq!(ips_of(&mut alloc, &svc), [ip("192.168.100.245")]);
+    // The request is removed: .245 is still an address the pool would give it, so it stays
+    // (a fresh allocation would have taken .241).
+    svc.request.ips.clear();
+    let kept = alloc.allocate(&svc).expect("keeps");
+    assert_eq!(
+        (kept.ips(), kept.outcome),
+        (vec![ip("192.168.100.245")], Outcome::Unchanged)
+    );
+    // Naming the pool it already comes from changes nothing either.
+    svc.request.pool = Some("default".into());
+    let kept = alloc.allocate(&svc).expect("keeps");
+    assert_eq!(
+        (kept.ips(), kept.outcome),
+        (vec![ip("192.168.100.245")], Outcome::Unchanged)
+    );
+    // A sharing key with nobody to share with keeps the address too.
+    svc.request.sharing_key = Some("k".into());
+    assert_eq!(
+        alloc.allocate(&svc).expect("keeps").outcome,
+        Outcome::Unchanged
+    );
+}
+
+#[test]
+fn a_request_moved_to_another_pool_or_family_leaves_its_address() {
+    let mut alloc = kubespray();
+    alloc.apply_pool(mk_pool("other", &["10.0.0.0/30"]));
+    let mut svc = mk_svc("a");
+    let before = ips_of(&mut alloc, &svc);
+    svc.request.pool = Some("other".into());
+    let moved = alloc.allocate(&svc).expect("moves");
+    assert_eq!(moved.ips(), [ip("10.0.0.0")]);
+    assert_eq!(moved.outcome, Outcome::Moved { from: before });
+    // A switch to RequireDualStack on an IPv4-only pool: pending, and the address is given up.
+    svc.families = Families {
+        policy: StackPolicy::RequireDualStack,
+        families: vec![IpFamily::IPv4, IpFamily::IPv6],
+    };
+    assert_eq!(
+        alloc.allocate(&svc).map_err(|e| e.reason()),
+        Err("NoDualStackPool")
+    );
+    assert_eq!(alloc.assignment(&svc.key), None);
+}
+
+#[test]
+fn a_service_that_may_no_longer_share_gives_its_address_up_and_its_partners_keep_it() {
+    let mut alloc = kubespray();
+    let web = shared("web", "k", &[80]);
+    let mut tls = shared("tls", "k", &[443]);
+    let vip = ips_of(&mut alloc, &web)[0];
+    assert_eq!(ips_of(&mut alloc, &tls), [vip]);
+    // tls now also wants port 80: it clashes with web, so tls moves and web stays.
+    tls.ports.insert(Port::tcp(80));
+    let moved = alloc.allocate(&tls).expect("moves");
+    assert_ne!(moved.ips(), [vip]);
+    assert_eq!(moved.outcome, Outcome::Moved { from: vec![vip] });
+    assert_eq!(alloc.holders(vip), std::slice::from_ref(&web.key));
+    assert_eq!(
+        alloc.allocate(&web).expect("keeps").outcome,
+        Outcome::Unchanged
+    );
+    // A changed key parts them too.
+    let mut dns = shared("dns", "k", &[53]);
+    assert_eq!(ips_of(&mut alloc, &dns), [vip]);
+    dns.request.sharing_key = Some("other".into());
+    let moved = alloc.allocate(&dns).expect("moves");
+    assert_ne!(moved.ips(), [vip]);
+    assert_eq!(alloc.holders(vip), std::slice::from_ref(&web.key));
 }
 
 #[test]

@@ -212,34 +212,151 @@ fn service_allocation_selects_by_namespace_and_labels() {
     assert_eq!(pool_of(&mut alloc, &outsider).as_deref(), Some("rest"));
 }
 
+fn dual(policy: StackPolicy, name: &str) -> ServiceClaim {
+    let mut svc = mk_svc(name);
+    svc.families = Families {
+        policy,
+        families: vec![IpFamily::IPv6, IpFamily::IPv4],
+    };
+    svc
+}
+
 #[test]
-fn dual_stack_follows_the_family_policy() {
+fn a_services_addresses_come_from_one_pool() {
     let mut alloc = Allocator::new();
     alloc.apply_pool(mk_pool("v4", &["10.0.0.0/30"]));
-    let both = vec![IpFamily::IPv6, IpFamily::IPv4];
-    let mut require = mk_svc("require");
-    require.families = Families {
-        policy: StackPolicy::RequireDualStack,
-        families: both.clone(),
-    };
+    alloc.apply_pool(mk_pool("v6", &["fd00::/120"]));
+    let require = dual(StackPolicy::RequireDualStack, "require");
+    // An IPv4 pool and an IPv6 pool do not make a dual-stack Service.
     assert_eq!(
         alloc.allocate(&require),
-        Err(AllocationError::NoMatchingPool {
-            family: IpFamily::IPv6
+        Err(AllocationError::NoDualStackPool)
+    );
+    let prefer = dual(StackPolicy::PreferDualStack, "prefer");
+    // PreferDualStack settles for its primary family.
+    let got = alloc.allocate(&prefer).expect("allocates");
+    assert_eq!(got.ips(), [ip("fd00::")]);
+    assert_eq!(got.addresses[0].pool.as_deref(), Some("v6"));
+
+    // A dual pool serves both, both from it.
+    alloc.apply_pool(mk_pool("z-dual", &["10.1.0.0/31", "fd01::/127"]));
+    let got = alloc.allocate(&require).expect("allocates");
+    assert_eq!(got.ips(), [ip("fd01::"), ip("10.1.0.0")]);
+    assert!(
+        got.addresses
+            .iter()
+            .all(|a| a.pool.as_deref() == Some("z-dual"))
+    );
+    // The dual pool's IPv4 side full: RequireDualStack waits, PreferDualStack takes IPv6 alone
+    // from the first pool with room.
+    let filler = mk_svc("filler");
+    let mut filler = filler;
+    filler.request.pool = Some("z-dual".into());
+    assert_eq!(ips_of(&mut alloc, &filler), [ip("10.1.0.1")]);
+    assert_eq!(
+        alloc.allocate(&dual(StackPolicy::RequireDualStack, "r2")),
+        Err(AllocationError::PoolExhausted {
+            family: IpFamily::IPv4,
+            pools: vec!["z-dual".into()]
         })
     );
-    let mut prefer = mk_svc("prefer");
-    prefer.families = Families {
-        policy: StackPolicy::PreferDualStack,
-        families: both,
-    };
-    assert_eq!(ips_of(&mut alloc, &prefer), [ip("10.0.0.0")]);
-
-    alloc.apply_pool(mk_pool("v6", &["fd00::/120"]));
-    assert_eq!(ips_of(&mut alloc, &require), [ip("fd00::"), ip("10.0.0.1")]);
+    assert_eq!(
+        ips_of(&mut alloc, &dual(StackPolicy::PreferDualStack, "p2")),
+        [ip("fd00::1")]
+    );
     let mut single = mk_svc("single6");
     single.families = Families::single(IpFamily::IPv6);
-    assert_eq!(ips_of(&mut alloc, &single), [ip("fd00::1")]);
+    assert_eq!(ips_of(&mut alloc, &single), [ip("fd00::2")]);
+}
+
+#[test]
+fn requested_ips_come_from_one_pool() {
+    let mut alloc = Allocator::new();
+    alloc.apply_pool(mk_pool("v4", &["10.0.0.0/30"]));
+    alloc.apply_pool(mk_pool("v6", &["fd00::/120"]));
+    let mut svc = dual(StackPolicy::RequireDualStack, "a");
+    svc.request.ips = vec![ip("fd00::5"), ip("10.0.0.2")];
+    assert_eq!(
+        alloc.allocate(&svc).map_err(|e| e.reason()),
+        Err("RequestedIPsInSeveralPools")
+    );
+    alloc.apply_pool(mk_pool("both", &["10.0.0.2", "fd00::5"]));
+    let got = alloc.allocate(&svc).expect("allocates");
+    assert_eq!(got.ips(), [ip("fd00::5"), ip("10.0.0.2")]);
+    assert!(
+        got.addresses
+            .iter()
+            .all(|a| a.pool.as_deref() == Some("both"))
+    );
+}
+
+#[test]
+fn prefer_dual_stack_gains_the_other_family_when_its_pool_does() {
+    let mut alloc = Allocator::new();
+    alloc.apply_pool(mk_pool("p", &["fd00::/120"]));
+    let prefer = dual(StackPolicy::PreferDualStack, "prefer");
+    assert_eq!(ips_of(&mut alloc, &prefer), [ip("fd00::")]);
+    // Another pool with IPv4 is not its pool: nothing changes.
+    alloc.apply_pool(mk_pool("other", &["10.9.0.0/30"]));
+    let again = alloc.allocate(&prefer).expect("keeps");
+    assert_eq!(
+        (again.ips(), again.outcome),
+        (vec![ip("fd00::")], Outcome::Unchanged)
+    );
+    // Its own pool gains IPv4: the address is kept and IPv4 is added from that pool.
+    alloc.apply_pool(mk_pool("p", &["fd00::/120", "10.0.0.0/30"]));
+    let grown = alloc.allocate(&prefer).expect("extends");
+    assert_eq!(grown.ips(), [ip("fd00::"), ip("10.0.0.0")]);
+    assert_eq!(
+        grown.outcome,
+        Outcome::Extended {
+            added: vec![ip("10.0.0.0")]
+        }
+    );
+    assert_eq!(
+        alloc.allocate(&prefer).expect("keeps").outcome,
+        Outcome::Unchanged
+    );
+    // A Service that asked for one address is left as it asked.
+    let mut asked = dual(StackPolicy::PreferDualStack, "asked");
+    asked.request.ips = vec![ip("fd00::9")];
+    assert_eq!(ips_of(&mut alloc, &asked), [ip("fd00::9")]);
+    assert_eq!(
+        alloc.allocate(&asked).expect("keeps").ips(),
+        [ip("fd00::9")]
+    );
+}
+
+#[test]
+fn switching_families_keeps_the_address_it_has() {
+    let mut alloc = Allocator::new();
+    alloc.apply_pool(mk_pool("both", &["10.0.0.0/30", "fd00::/120"]));
+    let mut svc = mk_svc("a");
+    svc.families = Families::single(IpFamily::IPv6);
+    let filler = {
+        let mut f = mk_svc("filler");
+        f.families = Families::single(IpFamily::IPv6);
+        f
+    };
+    assert_eq!(ips_of(&mut alloc, &filler), [ip("fd00::")]);
+    assert_eq!(ips_of(&mut alloc, &svc), [ip("fd00::1")]);
+    alloc.release(&filler.key);
+    // Single to RequireDualStack: fd00::1 stays (fd00:: is free and lower), IPv4 is added.
+    svc.families.policy = StackPolicy::RequireDualStack;
+    svc.families.families = vec![IpFamily::IPv6, IpFamily::IPv4];
+    let got = alloc.allocate(&svc).expect("extends");
+    assert_eq!(got.ips(), [ip("fd00::1"), ip("10.0.0.0")]);
+    assert_eq!(
+        got.outcome,
+        Outcome::Extended {
+            added: vec![ip("10.0.0.0")]
+        }
+    );
+    // And back: the IPv4 address is given up, the IPv6 one kept.
+    svc.families = Families::single(IpFamily::IPv6);
+    let got = alloc.allocate(&svc).expect("trims");
+    assert_eq!(got.ips(), [ip("fd00::1")]);
+    assert!(alloc.holders(ip("10.0.0.0")).is_empty());
 }
 
 #[test]

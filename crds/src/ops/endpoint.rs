@@ -1,4 +1,5 @@
-//! The operations endpoint: `/metrics`, `/healthz` and `/readyz`.
+//! The operations endpoint: `/metrics` (OpenMetrics text), `/healthz` (the process serves) and
+//! `/readyz` (the process has done what it must before it is ready).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,19 +12,35 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
-/// What the endpoints serve.
+/// What the endpoint serves.
 #[derive(Debug)]
 pub struct Health {
     /// The metrics registry.
     pub registry: Registry,
-    /// Set once every cache is listed: a standby replica is then ready to take over.
-    pub ready: AtomicBool,
+    ready: AtomicBool,
+    /// What `/readyz` answers until the process is ready.
+    not_ready: &'static str,
 }
 
 impl Health {
-    /// Marks the process ready.
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Release);
+    /// Not ready yet; `/readyz` answers `not_ready` (one line saying what is missing) until
+    /// `Health::set_ready(true)`.
+    pub fn new(registry: Registry, not_ready: &'static str) -> Self {
+        Self {
+            registry,
+            ready: AtomicBool::new(false),
+            not_ready,
+        }
+    }
+
+    /// Marks the process ready, or not ready any more (while it stops).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Whether the process is ready.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 }
 
@@ -44,14 +61,17 @@ async fn metrics(State(h): State<Arc<Health>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
-    if h.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ok\n")
+    if h.is_ready() {
+        (StatusCode::OK, "ok\n".to_owned())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", h.not_ready),
+        )
     }
 }
 
-/// Serves the endpoints on `addr` until the task is dropped.
+/// Serves the endpoint on `addr` until the task is dropped.
 pub async fn serve(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics))
