@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::election::NodeName;
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::view::plan::Plan;
-use crate::view::service::{ServiceView, said};
+use crate::view::service::{ServiceRef, ServiceView, said};
 use crate::view::store::Stores;
 use crate::wire::Conflict;
 
@@ -42,7 +42,7 @@ const WRITES_IN_FLIGHT: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
     /// The Service, `namespace/name`.
-    pub service: Arc<str>,
+    pub service: ServiceRef,
     /// Whether every address is announced.
     pub announced: bool,
     /// A reason from [`announced`].
@@ -144,8 +144,7 @@ pub fn desired(
                 }
                 (Some(owner), _) => {
                     let interface = a.interface.as_deref().unwrap_or("unknown");
-                    let mut part =
-                        format!("{ip} announced by node {owner} on interface {interface}");
+                    let mut part = format!("announced by node {owner} on interface {interface}");
                     if owner == me
                         && let Some((c, _)) = defended.get(ip)
                     {
@@ -155,7 +154,7 @@ pub fn desired(
                             c.mac
                         ));
                     }
-                    parts.push(part);
+                    parts.push((ip, part));
                 }
                 (None, _) => {
                     failure.get_or_insert((a.reason, format!("{ip}: {}", a.message)));
@@ -164,14 +163,16 @@ pub fn desired(
         }
         let (announced, reason, message) = match failure {
             Some((reason, message)) => (false, reason, message),
-            None if parts.len() == 1 => (
-                true,
-                announced::ANNOUNCED,
-                parts[0]
-                    .split_once(' ')
-                    .map_or(parts[0].clone(), |(_, rest)| rest.to_owned()),
-            ),
-            None => (true, announced::ANNOUNCED, parts.join("; ")),
+            // One address: the Service's address is said elsewhere, the message needs no
+            // address; several: each part says which address it is about.
+            None if parts.len() == 1 => (true, announced::ANNOUNCED, parts.remove(0).1),
+            None => {
+                let each: Vec<String> = parts
+                    .iter()
+                    .map(|(ip, part)| format!("{ip} {part}"))
+                    .collect();
+                (true, announced::ANNOUNCED, each.join("; "))
+            }
         };
         let wanted = Desired {
             service: svc.key.clone(),
@@ -232,7 +233,7 @@ pub async fn write_loop(
     };
     // What was written lately (as a digest), so a write is not repeated while the cache
     // catches up.
-    let mut written: HashMap<Arc<str>, (u64, Instant)> = HashMap::new();
+    let mut written: HashMap<ServiceRef, (u64, Instant)> = HashMap::new();
     let mut retry = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
@@ -248,7 +249,7 @@ pub async fn write_loop(
             .iter()
             .enumerate()
             .filter_map(|(i, d)| {
-                let svc = stores.service(&d.service)?;
+                let svc = stores.service(d.service.as_str())?;
                 let recent = written
                     .get(&d.service)
                     .is_some_and(|(w, _)| *w == d.digest());
@@ -332,7 +333,7 @@ mod tests {
 
     fn mk_view(ip: IpAddr) -> Arc<ServiceView> {
         Arc::new(ServiceView {
-            key: "default/web".into(),
+            key: ServiceRef::new("default", "web"),
             uid: None,
             generation: Some(2),
             local: false,

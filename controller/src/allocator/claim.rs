@@ -93,20 +93,54 @@ impl Families {
     }
 }
 
+/// A port's protocol (`spec.ports[].protocol`; the API server admits these three).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// `TCP`, the default.
+    Tcp,
+    /// `UDP`.
+    Udp,
+    /// `SCTP`.
+    Sctp,
+}
+
+impl Protocol {
+    /// The protocol a port names; `None` for a name the API server would not admit.
+    pub fn parse(name: Option<&str>) -> Option<Self> {
+        match name {
+            None | Some("TCP") => Some(Self::Tcp),
+            Some("UDP") => Some(Self::Udp),
+            Some("SCTP") => Some(Self::Sctp),
+            Some(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+            Self::Sctp => "SCTP",
+        })
+    }
+}
+
 /// One port of a Service, as relevant to address sharing.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Port {
-    /// `TCP`, `UDP` or `SCTP`.
-    pub protocol: String,
+    /// Its protocol.
+    pub protocol: Protocol,
     /// Port number.
     pub port: u16,
 }
 
+#[cfg(test)]
 impl Port {
     /// A TCP port.
     pub fn tcp(port: u16) -> Self {
         Self {
-            protocol: "TCP".into(),
+            protocol: Protocol::Tcp,
             port,
         }
     }
@@ -114,7 +148,7 @@ impl Port {
     /// A UDP port.
     pub fn udp(port: u16) -> Self {
         Self {
-            protocol: "UDP".into(),
+            protocol: Protocol::Udp,
             port,
         }
     }
@@ -205,7 +239,7 @@ impl ServiceClaim {
             .iter()
             .filter_map(|p| {
                 Some(Port {
-                    protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    protocol: Protocol::parse(p.protocol.as_deref())?,
                     port: u16::try_from(p.port).ok()?,
                 })
             })

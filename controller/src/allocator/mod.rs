@@ -35,7 +35,7 @@ use std::net::IpAddr;
 use ferrolb_crds::IpFamily;
 use ferrolb_crds::conditions::allocated as reason;
 
-pub use claim::{Backend, Families, Port, ServiceClaim, ServiceKey, StackPolicy};
+pub use claim::{Backend, Families, Port, Protocol, ServiceClaim, ServiceKey, StackPolicy};
 pub use error::AllocationError;
 pub use pool::{Pool, PoolError, PoolPolicy};
 pub use sharing::SharingConflict;

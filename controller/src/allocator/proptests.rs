@@ -105,7 +105,7 @@ fn check_invariants(alloc: &Allocator) -> Result<(), TestCaseError> {
             let mut seen = BTreeSet::new();
             for ports in use_.users.values() {
                 for port in ports {
-                    prop_assert!(seen.insert(port.clone()), "{ip}: port {port} used twice");
+                    prop_assert!(seen.insert(*port), "{ip}: port {port} used twice");
                 }
             }
         }

@@ -104,7 +104,7 @@ impl AddressUse {
         for (holder, ports) in self.users.iter().filter(|(k, _)| **k != claim.key) {
             if let Some(port) = ports.intersection(&claim.ports).next() {
                 return Some(SharingConflict::PortInUse {
-                    port: port.clone(),
+                    port: *port,
                     holder: holder.clone(),
                 });
             }

@@ -75,20 +75,6 @@ impl Allocator {
         Some(usage)
     }
 
-    /// Pairs of pools (by name, each pair once, sorted) that share at least one address.
-    pub fn overlapping_pools(&self) -> Vec<(String, String)> {
-        let entries: Vec<_> = self.pools.values().map(|e| &e.pool).collect();
-        let mut pairs = Vec::new();
-        for (i, a) in entries.iter().enumerate() {
-            for b in &entries[i + 1..] {
-                if a.overlaps(b) {
-                    pairs.push((a.name.clone(), b.name.clone()));
-                }
-            }
-        }
-        pairs
-    }
-
     /// The pools sharing addresses with `name`, sorted (for its `Overlapping` condition).
     pub fn pools_overlapping(&self, name: &str) -> Vec<String> {
         let Some(entry) = self.pools.get(name) else {

@@ -101,31 +101,36 @@ impl fmt::Display for Ineligible {
 }
 
 /// What one address asks of the node that announces it. The caller evaluates the
-/// L2Advertisement selectors, the node's interfaces and the Service's endpoints; each default
-/// admits every node.
+/// L2Advertisement selectors, the node's interfaces and the Service's endpoints.
 pub trait Requirements {
     /// Whether the L2Advertisements that cover the address select this node.
-    fn selects(&self, _node: &NodeName, _labels: &Labels) -> bool {
-        true
-    }
+    fn selects(&self, node: &NodeName, labels: &Labels) -> bool;
 
     /// Whether the node has an interface up on which the address may be announced.
-    fn has_usable_interface(&self, _node: &NodeName) -> bool {
-        true
-    }
+    fn has_usable_interface(&self, node: &NodeName) -> bool;
 
     /// Whether the node may receive the traffic: always, unless the Service has
     /// `externalTrafficPolicy: Local` and no ready endpoint there.
+    fn has_ready_endpoint(&self, node: &NodeName) -> bool;
+}
+
+/// Requirements every node meets, for tests of the other rules.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnyNode;
+
+#[cfg(test)]
+impl Requirements for AnyNode {
+    fn selects(&self, _node: &NodeName, _labels: &Labels) -> bool {
+        true
+    }
+    fn has_usable_interface(&self, _node: &NodeName) -> bool {
+        true
+    }
     fn has_ready_endpoint(&self, _node: &NodeName) -> bool {
         true
     }
 }
-
-/// Requirements every node meets.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AnyNode;
-
-impl Requirements for AnyNode {}
 
 /// Whether `node` may announce an address with `requirements`, or the first reason it may not.
 pub fn check(

@@ -13,9 +13,10 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+#[cfg(test)]
+pub use eligibility::AnyNode;
 pub use eligibility::{
-    AnyNode, EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS, Ineligible, Labels, NodeState, Requirements,
-    check,
+    EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS, Ineligible, Labels, NodeState, Requirements, check,
 };
 
 /// The name of a Kubernetes Node, which is also the speaker's identity in the group.
@@ -73,6 +74,7 @@ impl Election {
     }
 
     /// Record whether a node's speaker is alive; returns false if the node is unknown.
+    #[cfg(test)]
     pub fn set_alive(&mut self, node: &NodeName, alive: bool) -> bool {
         match self.nodes.get_mut(node) {
             Some(state) => {
@@ -135,6 +137,7 @@ impl Outcome {
     }
 
     /// Whether `node` announces the address.
+    #[cfg(test)]
     pub fn is_owner(&self, node: &NodeName) -> bool {
         self.owner() == Some(node)
     }

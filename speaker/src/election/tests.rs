@@ -32,6 +32,9 @@ impl Requirements for ZoneA<'_> {
     fn selects(&self, _node: &NodeName, labels: &Labels) -> bool {
         labels.get("zone").is_some_and(|zone| zone == "a")
     }
+    fn has_usable_interface(&self, _node: &NodeName) -> bool {
+        true
+    }
     fn has_ready_endpoint(&self, node: &NodeName) -> bool {
         self.pods_on
             .is_none_or(|pods| pods.contains(&node.as_str()))

@@ -24,11 +24,15 @@ use crate::membership::SpeakerId;
 use crate::membership::config::swim_config;
 use crate::membership::envelope::{AuthKey, MAX_DATAGRAM_LEN, MAX_PAYLOAD_LEN, open, seal};
 use crate::metrics::{Metrics, ReasonLabels};
+use crate::wire::MacAddr;
 
 /// First payload byte of a SWIM datagram.
 const KIND_SWIM: u8 = 0;
-/// First payload byte of a [`PeerReport`] datagram.
-const KIND_REPORT: u8 = 1;
+/// First payload byte of a [`PeerReport`] datagram (postcard, as foca's own messages).
+const KIND_REPORT: u8 = 2;
+/// First payload byte of a report in JSON, as speakers of earlier releases send it; still read,
+/// so that a rolling upgrade keeps the older speakers' interfaces known.
+const KIND_REPORT_JSON: u8 = 1;
 /// How often a speaker re-announces itself to its seeds while alone, and sends its report.
 const REPORT_PERIOD: Duration = Duration::from_millis(500);
 
@@ -41,12 +45,27 @@ pub struct PeerReport {
     pub node: NodeName,
     /// Interfaces that are up, by name, with their networks (`192.168.100.11/24`).
     pub interfaces: BTreeMap<Arc<str>, Vec<ipnet::IpNet>>,
-    /// The hardware addresses of those interfaces (`02:00:..`).
-    pub macs: BTreeSet<String>,
+    /// The hardware addresses of those interfaces.
+    pub macs: BTreeSet<MacAddr>,
     /// The node's kernel answers ARP for Service addresses itself (kube-proxy in IPVS mode
     /// without `strictARP`).
     #[serde(default)]
     pub kernel_answers_arp: bool,
+}
+
+impl PeerReport {
+    /// The report as sent: postcard, the encoding of the SWIM messages themselves.
+    pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(self)
+    }
+
+    /// A received report; `kind` is the payload's first byte.
+    fn decode(kind: u8, data: &[u8]) -> Option<Self> {
+        match kind {
+            KIND_REPORT => postcard::from_bytes(data).ok(),
+            _ => serde_json::from_slice(data).ok(),
+        }
+    }
 }
 
 /// The group as this speaker sees it.
@@ -251,12 +270,14 @@ impl Driver {
                     tracing::trace!(%from, error = %e, "SWIM ignored a datagram");
                 }
             }
-            Some((&KIND_REPORT, data)) => match serde_json::from_slice::<PeerReport>(data) {
-                Ok(report) => {
-                    self.state.reports.insert(report.node.clone(), report);
+            Some((&kind @ (KIND_REPORT | KIND_REPORT_JSON), data)) => {
+                match PeerReport::decode(kind, data) {
+                    Some(report) => {
+                        self.state.reports.insert(report.node.clone(), report);
+                    }
+                    None => self.bad("malformed_report"),
                 }
-                Err(_) => self.bad("malformed_report"),
-            },
+            }
             Some((&KIND_SWIM, _)) => {}
             _ => self.bad("unknown_kind"),
         }
@@ -272,7 +293,7 @@ impl Driver {
     }
 
     async fn send_report(&mut self) {
-        let Ok(body) = serde_json::to_vec(&*self.report.borrow()) else {
+        let Ok(body) = self.report.borrow().encode() else {
             return;
         };
         let mut payload = Vec::with_capacity(body.len() + 1);
@@ -350,5 +371,53 @@ impl Driver {
                 true
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> PeerReport {
+        PeerReport {
+            node: NodeName::from("node1".to_owned()),
+            interfaces: BTreeMap::from([(
+                Arc::from("eth0"),
+                vec![
+                    "192.168.100.11/24".parse().unwrap(),
+                    "fd00::11/64".parse().unwrap(),
+                ],
+            )]),
+            macs: BTreeSet::from([MacAddr::new(2, 0, 0, 0, 0, 0x11)]),
+            kernel_answers_arp: true,
+        }
+    }
+
+    #[test]
+    fn a_report_round_trips_in_postcard_and_is_smaller_than_json() {
+        let r = report();
+        let bytes = r.encode().expect("encodes");
+        assert_eq!(PeerReport::decode(KIND_REPORT, &bytes), Some(r.clone()));
+        let json = serde_json::to_vec(&r).expect("json");
+        assert!(
+            bytes.len() * 2 < json.len(),
+            "{} vs {}",
+            bytes.len(),
+            json.len()
+        );
+        // Cut short or padded with garbage it is refused, never half read.
+        assert_eq!(
+            PeerReport::decode(KIND_REPORT, &bytes[..bytes.len() - 1]),
+            None
+        );
+    }
+
+    #[test]
+    fn a_json_report_of_an_earlier_release_is_still_read() {
+        let legacy = br#"{"node":"node1","interfaces":{"eth0":["192.168.100.11/24","fd00::11/64"]},"macs":["02:00:00:00:00:11"]}"#;
+        let got = PeerReport::decode(KIND_REPORT_JSON, legacy).expect("reads");
+        assert_eq!(got.macs, report().macs);
+        assert_eq!(got.interfaces, report().interfaces);
+        assert!(!got.kernel_answers_arp);
     }
 }

@@ -318,7 +318,7 @@ impl Links {
                 .iter()
                 .map(|i| (i.name.as_str().into(), i.nets.clone()))
                 .collect(),
-            macs: open.iter().map(|i| i.mac.to_string()).collect(),
+            macs: open.iter().map(|i| i.mac).collect(),
             kernel_answers_arp: self.kernel_answers_arp,
         }
     }

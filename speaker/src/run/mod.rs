@@ -307,7 +307,7 @@ impl Step<'_> {
         let peer_macs: BTreeSet<MacAddr> = reports
             .iter()
             .filter(|(n, _)| *n != self.me)
-            .flat_map(|(_, r)| r.macs.iter().filter_map(|m| m.parse().ok()))
+            .flat_map(|(_, r)| r.macs.iter().copied())
             .collect();
         addresses.set_peer_macs(peer_macs);
         let mut snapshot = self.stores.snapshot();

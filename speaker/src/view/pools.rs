@@ -47,6 +47,7 @@ impl DeletedPools {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::view::service::ServiceRef;
     use ferrolb_crds::IPAddressPoolSpec;
 
     fn pool(name: &str) -> Arc<IPAddressPool> {
@@ -58,7 +59,7 @@ mod tests {
 
     fn service(origins: &[(&str, &str)]) -> Arc<ServiceView> {
         Arc::new(ServiceView {
-            key: "ns/svc".into(),
+            key: ServiceRef::new("ns", "svc"),
             uid: None,
             generation: None,
             local: false,

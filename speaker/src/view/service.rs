@@ -36,16 +36,96 @@ pub fn said(reason: &str, message: &str) -> u64 {
     hasher.finish()
 }
 
-/// A Service's cache key, `namespace/name`.
-pub fn key(svc: &Service) -> Arc<str> {
-    format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any()).into()
+/// A Service's identity, `namespace/name`: one shared string (the cache's key, cloned rather
+/// than copied into every plan and status), built from its two parts and never parsed back.
+#[derive(Clone)]
+pub struct ServiceRef {
+    text: Arc<str>,
+    /// Length of the namespace: the `/` is at this index.
+    namespace_len: usize,
+}
+
+impl ServiceRef {
+    /// The reference of `namespace/name`.
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Self {
+            text: format!("{namespace}/{name}").into(),
+            namespace_len: namespace.len(),
+        }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.text[..self.namespace_len]
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.text[self.namespace_len + 1..]
+    }
+
+    /// `namespace/name`.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+// Equality, order and hash are those of the text, so maps keyed by it can be searched with a
+// `&str` (the namespace length follows from the text: names have no `/`).
+impl PartialEq for ServiceRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for ServiceRef {}
+
+impl PartialOrd for ServiceRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ServiceRef {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl Hash for ServiceRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for ServiceRef {
+    fn borrow(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for ServiceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::fmt::Debug for ServiceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.text, f)
+    }
+}
+
+/// A Service's cache key.
+pub fn key(svc: &Service) -> ServiceRef {
+    ServiceRef::new(&svc.namespace().unwrap_or_default(), &svc.name_any())
 }
 
 /// A Service ferrolb serves that holds at least one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceView {
-    /// `namespace/name`; also the cache's key, shared rather than copied.
-    pub key: Arc<str>,
+    /// The Service; also the cache's key.
+    pub key: ServiceRef,
     /// The Service's UID, for the events about it.
     pub uid: Option<Box<str>>,
     /// `metadata.generation`, written as the condition's `observedGeneration`.
@@ -134,14 +214,12 @@ impl ServiceView {
 
     /// The Service's namespace.
     pub fn namespace(&self) -> &str {
-        self.key.split_once('/').map_or("", |(ns, _)| ns)
+        self.key.namespace()
     }
 
     /// The Service's name.
     pub fn name(&self) -> &str {
-        self.key
-            .split_once('/')
-            .map_or(&*self.key, |(_, name)| name)
+        self.key.name()
     }
 
     /// Whether the condition says the addresses are announced.
@@ -372,7 +450,7 @@ mod tests {
     fn a_view_reads_what_the_service_says() {
         let svc = full_service(serde_json::json!({}));
         let view = ServiceView::project(&svc, None).expect("served");
-        assert_eq!(&*view.key, "shop/web");
+        assert_eq!(view.key.as_str(), "shop/web");
         assert_eq!((view.namespace(), view.name()), ("shop", "web"));
         assert_eq!(view.uid.as_deref(), Some("u-1"));
         assert_eq!(view.generation, Some(3));

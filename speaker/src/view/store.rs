@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, watch as signal};
 
 use super::plan::Snapshot;
-use super::service::{ServiceView, WatchedService, key};
+use super::service::{ServiceRef, ServiceView, WatchedService, key};
 use super::trim;
 
 /// The caches, each filled by its own watch.
@@ -41,7 +41,7 @@ pub struct NotReady(pub &'static str);
 /// namespace, UID and resource version.
 #[derive(Clone)]
 struct Services {
-    map: Arc<RwLock<HashMap<Arc<str>, Arc<ServiceView>>>>,
+    map: Arc<RwLock<HashMap<ServiceRef, Arc<ServiceView>>>>,
     ready: signal::Receiver<bool>,
 }
 
@@ -59,7 +59,7 @@ impl Services {
             futures::pin_mut!(stream);
             // A list (the first, or again after the watch expired) is gathered apart and replaces
             // the cache once complete, so a pass never sees half a list.
-            let mut listing: Option<HashMap<Arc<str>, Arc<ServiceView>>> = None;
+            let mut listing: Option<HashMap<ServiceRef, Arc<ServiceView>>> = None;
             let mut pool_names = std::collections::HashSet::new();
             while let Some(event) = stream.next().await {
                 let mut project = |svc: &WatchedService| {

@@ -4,22 +4,18 @@
 //! removed show new ones; the reference is the time a new Service needs to get an address from
 //! the same controller in the same state.
 
-use std::collections::BTreeMap;
-use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use ferrolb_crds::IPAddressPool;
-use ferrolb_tests::objects::{ensure_namespace, ingress_ips, mk_lb_service};
+use ferrolb_tests::objects::{ensure_namespace, mk_lb_service};
 use ferrolb_tests::{Lab, LabProcess};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
-use tokio::sync::oneshot;
+use kube::{Api, Client};
 
 use crate::process::reconciles;
+use crate::services::AddressWatch;
 
 const NS_EDIT: &str = "bench-pool-edit";
 const POOL: &str = "edited";
@@ -81,64 +77,6 @@ fn member(i: usize) -> Service {
     svc
 }
 
-/// Waits until every Service of the namespace satisfies `done` (on its addresses), watching
-/// from before the action that should bring it about; returns when.
-struct NamespaceWatch {
-    done: tokio::task::JoinHandle<anyhow::Result<Instant>>,
-}
-
-impl NamespaceWatch {
-    async fn start(
-        api: Api<Service>,
-        n: usize,
-        done: fn(&[String]) -> bool,
-    ) -> anyhow::Result<Self> {
-        let (listed_tx, listed_rx) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut stream = pin!(watcher(api, watcher::Config::default()).default_backoff());
-            let mut ips: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            let mut listed_tx = Some(listed_tx);
-            while let Some(ev) = stream.next().await {
-                match ev {
-                    Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
-                        ips.insert(s.name_any(), ingress_ips(&s));
-                    }
-                    Ok(watcher::Event::Delete(s)) => {
-                        ips.remove(&s.name_any());
-                    }
-                    Ok(watcher::Event::InitDone) => {
-                        if let Some(tx) = listed_tx.take() {
-                            let _ = tx.send(());
-                        }
-                    }
-                    Ok(watcher::Event::Init) => {}
-                    Err(e) => eprintln!("bench: Service watch: {e}"),
-                }
-                if listed_tx.is_none() && ips.len() >= n && ips.values().all(|v| done(v)) {
-                    return Ok(Instant::now());
-                }
-            }
-            bail!("the Service watch ended")
-        });
-        tokio::time::timeout(Duration::from_secs(60), listed_rx)
-            .await
-            .context("the Service watch did not list within 60 s")?
-            .context("the Service watch ended before it listed")?;
-        Ok(Self { done: task })
-    }
-
-    async fn finished(self, what: &str, deadline: Duration) -> anyhow::Result<Instant> {
-        let abort = self.done.abort_handle();
-        match tokio::time::timeout(deadline, self.done).await {
-            Ok(r) => r.context("watch task")?,
-            Err(_) => {
-                abort.abort();
-                bail!("{what}: not done within {deadline:?}")
-            }
-        }
-    }
-}
-
 /// Waits until the controller's reconcile count has not moved for a second; returns the count
 /// and when it last moved.
 async fn settled(lab: &Lab, controller: &mut LabProcess) -> anyhow::Result<(u64, Instant)> {
@@ -172,7 +110,7 @@ pub(crate) async fn pool_edit(
     ensure_namespace(client, NS_EDIT).await;
     let api: Api<Service> = Api::namespaced(client.clone(), NS_EDIT);
     apply_pool(client, POOL, BEFORE).await?;
-    let all = NamespaceWatch::start(api.clone(), MEMBERS, |ips| !ips.is_empty()).await?;
+    let all = AddressWatch::start(api.clone(), MEMBERS).await?;
     for i in 0..MEMBERS {
         api.create(&PostParams::default(), &member(i))
             .await
@@ -186,7 +124,7 @@ pub(crate) async fn pool_edit(
     // The pool is full: the reference Service uses a pool of its own.
     apply_pool(client, "reference", "10.2.0.0/30").await?;
     let (c_pool, _) = settled(lab, controller).await?;
-    let one_more = NamespaceWatch::start(api.clone(), MEMBERS + 1, |ips| !ips.is_empty()).await?;
+    let one_more = AddressWatch::start(api.clone(), MEMBERS + 1).await?;
     let mut reference = mk_lb_service(
         NS_EDIT,
         "reference",
@@ -208,7 +146,7 @@ pub(crate) async fn pool_edit(
     let (c1, _) = settled(lab, controller).await?;
 
     // The edit.
-    let moved = NamespaceWatch::start(api.clone(), MEMBERS + 1, |ips| {
+    let moved = AddressWatch::until(api.clone(), MEMBERS + 1, |ips| {
         !ips.is_empty() && !ips.iter().any(|ip| REMOVED.contains(&ip.as_str()))
     })
     .await?;

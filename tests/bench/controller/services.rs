@@ -1,6 +1,6 @@
 //! Filling a namespace with LoadBalancer Services, and watching them get addresses.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,8 @@ pub(crate) async fn create_services(
         .await
 }
 
-/// A watch on a namespace's Services that reports when `n` of them have an address.
+/// A watch on a namespace's Services that reports when `n` of them have an address (or, with
+/// [`AddressWatch::until`], when `n` of them exist and all have addresses that pass a test).
 pub(crate) struct AddressWatch {
     done: tokio::task::JoinHandle<anyhow::Result<Instant>>,
 }
@@ -55,22 +56,36 @@ impl AddressWatch {
     /// Starts the watch and returns once it has listed the namespace, so everything after
     /// that is seen as it happens.
     pub(crate) async fn start(api: Api<Service>, n: usize) -> anyhow::Result<AddressWatch> {
+        Self::watch(api, n, None).await
+    }
+
+    /// Like [`AddressWatch::start`], but done when at least `n` Services exist and the
+    /// addresses of every one pass `done`.
+    pub(crate) async fn until(
+        api: Api<Service>,
+        n: usize,
+        done: fn(&[String]) -> bool,
+    ) -> anyhow::Result<AddressWatch> {
+        Self::watch(api, n, Some(done)).await
+    }
+
+    async fn watch(
+        api: Api<Service>,
+        n: usize,
+        all: Option<fn(&[String]) -> bool>,
+    ) -> anyhow::Result<AddressWatch> {
         let (listed_tx, listed_rx) = oneshot::channel();
         let done = tokio::spawn(async move {
             let mut stream = pin!(watcher(api, watcher::Config::default()).default_backoff());
-            let mut with_ip = HashSet::new();
+            let mut ips: HashMap<String, Vec<String>> = HashMap::new();
             let mut listed_tx = Some(listed_tx);
             while let Some(ev) = stream.next().await {
                 match ev {
                     Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
-                        if ingress_ips(&s).is_empty() {
-                            with_ip.remove(&s.name_any());
-                        } else {
-                            with_ip.insert(s.name_any());
-                        }
+                        ips.insert(s.name_any(), ingress_ips(&s));
                     }
                     Ok(watcher::Event::Delete(s)) => {
-                        with_ip.remove(&s.name_any());
+                        ips.remove(&s.name_any());
                     }
                     Ok(watcher::Event::InitDone) => {
                         if let Some(tx) = listed_tx.take() {
@@ -80,7 +95,11 @@ impl AddressWatch {
                     Ok(watcher::Event::Init) => {}
                     Err(e) => eprintln!("bench: Service watch: {e}"),
                 }
-                if listed_tx.is_none() && with_ip.len() >= n {
+                let finished = match all {
+                    None => ips.values().filter(|v| !v.is_empty()).count() >= n,
+                    Some(test) => ips.len() >= n && ips.values().all(|v| test(v)),
+                };
+                if listed_tx.is_none() && finished {
                     return Ok(Instant::now());
                 }
             }
@@ -93,7 +112,7 @@ impl AddressWatch {
         Ok(AddressWatch { done })
     }
 
-    /// When the `n`-th Service had an address, waiting at most `deadline`.
+    /// When the watch was done, waiting at most `deadline`.
     pub(crate) async fn finished(self, what: &str, deadline: Duration) -> anyhow::Result<Instant> {
         let abort = self.done.abort_handle();
         match tokio::time::timeout(deadline, self.done).await {
