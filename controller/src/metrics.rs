@@ -7,6 +7,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+pub use ferrolb_crds::ops::metrics::ReasonLabels;
+
 /// An address family, as a label value.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 pub enum Family4or6 {
@@ -23,13 +25,6 @@ pub struct PoolLabels {
     pub pool: String,
     /// The address family.
     pub family: Family4or6,
-}
-
-/// Labels of counters split by a reason.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabels {
-    /// The reason, as in the Service condition.
-    pub reason: String,
 }
 
 /// Every metric the controller exports.

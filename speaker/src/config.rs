@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::membership::envelope::{AuthKey, KeyTooShort};
+use crate::membership::envelope::{KeyRing, KeyRingError};
 use ferrolb_crds::ops::logging::LogFormat;
 
 /// ferrolb-speaker: answers ARP/NDP for the LoadBalancer addresses this node owns.
@@ -35,12 +35,13 @@ pub struct Cli {
     /// UDP port of the membership group, on the node's InternalIP.
     #[arg(long, env = "FERROLB_MEMBERLIST_PORT", default_value_t = 7946)]
     pub memberlist_port: u16,
-    /// File holding the membership group's shared key.
+    /// File holding the membership group's shared keys, one per line: the first signs, every
+    /// one verifies (see the key rotation steps in the docs). Read again every 10 s.
     #[arg(long, env = "FERROLB_MEMBERLIST_KEY_FILE")]
     pub memberlist_key_file: Option<PathBuf>,
 }
 
-/// Why the membership key could not be loaded.
+/// Why the membership keys could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// Neither a key file nor `FERROLB_MEMBERLIST_KEY` was given.
@@ -55,35 +56,55 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
-    /// The key is too short.
-    #[error("membership key")]
-    TooShort(#[source] KeyTooShort),
+    /// The keys cannot be used.
+    #[error("membership keys")]
+    Invalid(#[source] KeyRingError),
 }
 
-/// The environment variable that may hold the key itself.
+/// The environment variable that may hold the keys themselves.
 pub const KEY_ENV: &str = "FERROLB_MEMBERLIST_KEY";
 
-impl Cli {
-    /// The membership key: the key file if given, else `FERROLB_MEMBERLIST_KEY`. Surrounding
-    /// whitespace (a trailing newline in a Secret) is not part of the key.
-    pub fn membership_key(&self) -> Result<AuthKey, KeyError> {
-        let secret = match &self.memberlist_key_file {
-            Some(path) => std::fs::read(path).map_err(|source| KeyError::Read {
+/// Where the membership keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A file (a mounted Secret), read again while the speaker runs so that keys rotate
+    /// without a restart.
+    File(PathBuf),
+    /// `FERROLB_MEMBERLIST_KEY`, read once.
+    Env,
+}
+
+impl KeySource {
+    /// The keys, whitespace-separated (one per line); the first signs, every one verifies.
+    pub fn read(&self) -> Result<KeyRing, KeyError> {
+        let text = match self {
+            KeySource::File(path) => std::fs::read(path).map_err(|source| KeyError::Read {
                 path: path.clone(),
                 source,
             })?,
-            None => std::env::var(KEY_ENV)
+            KeySource::Env => std::env::var(KEY_ENV)
                 .map_err(|_| KeyError::Missing)?
                 .into_bytes(),
         };
-        let trimmed = secret.trim_ascii().to_vec();
-        AuthKey::new(trimmed).map_err(KeyError::TooShort)
+        KeyRing::parse(&text).map_err(KeyError::Invalid)
+    }
+}
+
+impl Cli {
+    /// Where the membership keys come from: the key file if given, else
+    /// `FERROLB_MEMBERLIST_KEY`.
+    pub fn key_source(&self) -> KeySource {
+        match &self.memberlist_key_file {
+            Some(path) => KeySource::File(path.clone()),
+            None => KeySource::Env,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::membership::envelope::AuthKey;
 
     #[test]
     fn defaults_and_required_node_name() {
@@ -94,9 +115,9 @@ mod tests {
     }
 
     #[test]
-    fn key_file_is_trimmed() {
+    fn key_file_lists_keys_one_per_line() {
         let dir = std::env::temp_dir().join(format!("ferrolb-key-{}", std::process::id()));
-        std::fs::write(&dir, "0123456789abcdef0123\n").unwrap();
+        std::fs::write(&dir, "0123456789abcdef0123\nfedcba9876543210fedc\n").unwrap();
         let cli = Cli::try_parse_from([
             "ferrolb-speaker",
             "--node-name",
@@ -105,8 +126,19 @@ mod tests {
             dir.to_str().unwrap(),
         ])
         .unwrap();
-        let key = cli.membership_key().unwrap();
-        assert_eq!(key, AuthKey::new(*b"0123456789abcdef0123").unwrap());
+        assert_eq!(cli.key_source(), KeySource::File(dir.clone()));
+        let ring = cli.key_source().read().unwrap();
+        assert_eq!(ring.len(), 2);
+        let only_first = KeyRing::single(AuthKey::new(*b"0123456789abcdef0123").unwrap());
+        assert_eq!(ring.fingerprint(), only_first.fingerprint());
+        std::fs::write(&dir, "short\n").unwrap();
+        assert!(matches!(
+            cli.key_source().read(),
+            Err(KeyError::Invalid(KeyRingError::TooShort {
+                position: 1,
+                ..
+            }))
+        ));
         std::fs::remove_file(&dir).unwrap();
     }
 }

@@ -8,6 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+pub use ferrolb_crds::ops::metrics::ReasonLabels;
+
 use crate::wire::DropReason;
 
 /// The neighbour protocol a frame belongs to, as a label value.
@@ -48,18 +50,43 @@ pub struct DropLabels {
     pub reason: String,
 }
 
-/// Labels of counters split by a reason only.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabels {
-    /// The reason.
-    pub reason: String,
-}
-
 /// Labels of counters split by what came of an event.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     /// What came of it.
     pub outcome: String,
+}
+
+/// Which of the group's keys opened a membership datagram.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum KeyRole {
+    /// This speaker's signing key (the first of its list).
+    Signing,
+    /// Another key of its list: a peer still signs with it.
+    Other,
+}
+
+impl EncodeLabelValue for KeyRole {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        encoder.write_str(match self {
+            KeyRole::Signing => "signing",
+            KeyRole::Other => "other",
+        })
+    }
+}
+
+/// Labels of the datagram counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabels {
+    /// The key that opened it.
+    pub key: KeyRole,
+}
+
+/// Labels of the signing-key gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FingerprintLabels {
+    /// The first 8 hex digits of the key's SHA-256.
+    pub fingerprint: String,
 }
 
 /// Every metric the speaker exports.
@@ -91,6 +118,26 @@ pub struct Metrics {
     /// The node's interfaces by what the speaker does with them: `answering`, or why not
     /// (`virtual`, `member`, `no-carrier`).
     pub interfaces: Family<ReasonLabels, Gauge>,
+    /// Membership datagrams opened, by the key that opened them.
+    pub membership_datagrams: Family<KeyLabels, Counter>,
+    /// Keys this speaker accepts.
+    pub membership_keys: Gauge,
+    /// The key this speaker signs with: 1 for its fingerprint.
+    pub membership_signing_key: Family<FingerprintLabels, Gauge>,
+}
+
+impl Metrics {
+    /// Shows the keys in use (after start and after each reload).
+    pub fn set_keys(&self, keys: &crate::membership::envelope::KeyRing) {
+        self.membership_keys
+            .set(i64::try_from(keys.len()).unwrap_or(i64::MAX));
+        self.membership_signing_key.clear();
+        self.membership_signing_key
+            .get_or_create(&FingerprintLabels {
+                fingerprint: keys.fingerprint(),
+            })
+            .set(1);
+    }
 }
 
 impl Metrics {
@@ -148,6 +195,21 @@ impl Metrics {
             "interfaces",
             "Interfaces answering ARP/NDP, and those left alone by reason",
             m.interfaces.clone(),
+        );
+        r.register(
+            "membership_datagrams",
+            "Membership datagrams opened, by the key that opened them (signing or other)",
+            m.membership_datagrams.clone(),
+        );
+        r.register(
+            "membership_keys",
+            "Membership keys this speaker accepts",
+            m.membership_keys.clone(),
+        );
+        r.register(
+            "membership_signing_key",
+            "The membership key this speaker signs with, by fingerprint",
+            m.membership_signing_key.clone(),
         );
         r.register(
             "invalid_advertisements",

@@ -6,6 +6,7 @@ mod speaker_bad_input;
 mod speaker_cluster;
 mod speaker_interfaces;
 mod speaker_partition;
+mod speaker_security;
 
 use std::time::{Duration, Instant};
 

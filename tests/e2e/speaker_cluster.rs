@@ -29,6 +29,15 @@ impl Cluster {
     /// Starts a lab, installs the CRDs, a pool and an L2Advertisement (`advertisement` is its
     /// spec as YAML, `{}` for every pool and node), and a speaker per node.
     pub fn start(advertisement: &str) -> Cluster {
+        let mut cluster = Cluster::without_speakers(advertisement);
+        for node in cluster.lab.node_names() {
+            cluster.spawn_speaker(&node, &node, KEY);
+        }
+        cluster
+    }
+
+    /// [`Cluster::start`] without the speakers, for suites that start them their own way.
+    pub fn without_speakers(advertisement: &str) -> Cluster {
         let lab = Lab::start(3).expect("lab");
         lab.install_crds().expect("crds");
         lab.apply_yaml(
@@ -38,18 +47,25 @@ impl Cluster {
             &[],
         )
         .expect("pool and advertisement");
-        let mut cluster = Cluster {
+        Cluster {
             lab,
             speakers: BTreeMap::new(),
-        };
-        for node in cluster.lab.node_names() {
-            cluster.spawn_speaker(&node, &node, KEY);
         }
-        cluster
     }
 
     /// Starts a speaker for `node` in `host`'s namespace with `key`.
     pub fn spawn_speaker(&mut self, host: &str, node: &str, key: &str) {
+        self.spawn_speaker_with(host, node, ("FERROLB_MEMBERLIST_KEY", key));
+    }
+
+    /// Starts a speaker for `node` in its own namespace with its keys read from `file` (one
+    /// per line), as from a mounted Secret.
+    pub fn spawn_speaker_with_key_file(&mut self, node: &str, file: &std::path::Path) {
+        let file = file.display().to_string();
+        self.spawn_speaker_with(node, node, ("FERROLB_MEMBERLIST_KEY_FILE", &file));
+    }
+
+    fn spawn_speaker_with(&mut self, host: &str, node: &str, key: (&str, &str)) {
         let bin = ferrolb_tests::workspace_bin("ferrolb-speaker");
         let kubeconfig = self.lab.kubeconfig_inlab().display().to_string();
         let log_filter = ferrolb_tests::component_log_filter();
@@ -62,7 +78,7 @@ impl Cluster {
                 &[
                     ("KUBECONFIG", kubeconfig.as_str()),
                     ("NODE_NAME", node),
-                    ("FERROLB_MEMBERLIST_KEY", key),
+                    key,
                     // Only the node-health suite cordons nodes.
                     ("FERROLB_CORDONED_NODES_HAND_OVER", "true"),
                     ("RUST_LOG", log_filter.as_str()),

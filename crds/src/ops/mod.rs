@@ -1,5 +1,6 @@
 //! What both binaries run next to their work, the same way: the operations endpoint
-//! (`/metrics`, `/healthz`, `/readyz`) and logging. Built with the `ops` feature.
+//! (`/metrics`, `/healthz`, `/readyz`), logging, and the metric label sets they share. Built with the `ops` feature.
 
 pub mod endpoint;
 pub mod logging;
+pub mod metrics;

@@ -138,6 +138,96 @@ pub fn open_with_any<'a>(
     Err(AuthError::BadTag)
 }
 
+/// The group's keys: the first signs what this speaker sends, every one opens what it
+/// receives. Rotating the key is adding the new one second, moving it first once every speaker
+/// has it, and removing the old one once every speaker signs with the new (see the security
+/// page of the docs).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRing {
+    keys: Vec<AuthKey>,
+}
+
+/// Why a key list cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRingError {
+    /// No key at all.
+    #[error("no membership key")]
+    Empty,
+    /// One key is too short.
+    #[error("membership key {position} of the list: {source}")]
+    TooShort {
+        /// 1-based position in the list.
+        position: usize,
+        /// Why.
+        source: KeyTooShort,
+    },
+}
+
+impl KeyRing {
+    /// The keys listed in `text`, separated by whitespace (one per line in a Secret).
+    pub fn parse(text: &[u8]) -> Result<Self, KeyRingError> {
+        let keys = text
+            .split(u8::is_ascii_whitespace)
+            .filter(|k| !k.is_empty())
+            .enumerate()
+            .map(|(i, k)| {
+                AuthKey::new(k.to_vec()).map_err(|source| KeyRingError::TooShort {
+                    position: i + 1,
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err(KeyRingError::Empty);
+        }
+        Ok(Self { keys })
+    }
+
+    /// One key.
+    pub fn single(key: AuthKey) -> Self {
+        Self { keys: vec![key] }
+    }
+
+    /// How many keys open datagrams.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Always false: a ring holds at least one key.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// A short public fingerprint of the signing key (the first 8 hex digits of its SHA-256),
+    /// so operators can see which key each speaker signs with without seeing the key.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let digest = Sha256::digest(&self.keys[0].0);
+        digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// [`seal`] with the signing key.
+    pub fn seal(&self, payload: &[u8]) -> Result<Vec<u8>, AuthError> {
+        seal(&self.keys[0], payload)
+    }
+
+    /// [`open_with_any`] over the ring: the payload, and whether the signing key opened it.
+    pub fn open<'a>(&self, datagram: &'a [u8]) -> Result<(&'a [u8], bool), AuthError> {
+        open_with_any(&self.keys, datagram).map(|(payload, i)| (payload, i == 0))
+    }
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "KeyRing({} keys, signing {})",
+            self.keys.len(),
+            self.fingerprint()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +351,69 @@ mod tests {
             "unsupported_version"
         );
         assert_eq!(AuthError::BadTag.to_string(), "authentication tag mismatch");
+    }
+
+    #[test]
+    fn a_key_ring_is_read_from_a_list_one_per_line() {
+        let ring = KeyRing::parse(
+            b"0123456789abcdef0123456789abcdef\n  fedcba9876543210fedcba9876543210\n\n",
+        )
+        .expect("two keys");
+        assert_eq!(ring.len(), 2);
+        assert_eq!(
+            ring,
+            KeyRing {
+                keys: vec![key(), other_key()]
+            }
+        );
+        assert_eq!(KeyRing::parse(b" \n"), Err(KeyRingError::Empty));
+        assert_eq!(
+            KeyRing::parse(b"0123456789abcdef0123456789abcdef\nshort"),
+            Err(KeyRingError::TooShort {
+                position: 2,
+                source: KeyTooShort(5)
+            })
+        );
+        // The fingerprint names the signing key only, and does not reveal it.
+        let swapped = KeyRing {
+            keys: vec![other_key(), key()],
+        };
+        assert_ne!(ring.fingerprint(), swapped.fingerprint());
+        assert_eq!(ring.fingerprint(), KeyRing::single(key()).fingerprint());
+        assert_eq!(ring.fingerprint().len(), 8);
+    }
+
+    #[test]
+    fn each_step_of_a_rotation_talks_to_the_steps_next_to_it() {
+        let steps = [
+            KeyRing::single(key()),
+            KeyRing {
+                keys: vec![key(), other_key()],
+            },
+            KeyRing {
+                keys: vec![other_key(), key()],
+            },
+            KeyRing::single(other_key()),
+        ];
+        // Speakers one step apart (the operator waits for every speaker to take a step before
+        // the next) hear each other both ways; the first and the last do not.
+        let hears = |from: &KeyRing, to: &KeyRing| to.open(&from.seal(b"ping").unwrap()).is_ok();
+        for pair in steps.windows(2) {
+            assert!(
+                hears(&pair[0], &pair[1]) && hears(&pair[1], &pair[0]),
+                "{pair:?}"
+            );
+        }
+        assert!(!hears(&steps[0], &steps[3]) && !hears(&steps[3], &steps[0]));
+        // Whether the receiver's signing key opened it: the operator's sign that the old key
+        // is no longer used.
+        assert_eq!(
+            steps[1].open(&steps[2].seal(b"x").unwrap()),
+            Ok((&b"x"[..], false))
+        );
+        assert_eq!(
+            steps[2].open(&steps[2].seal(b"x").unwrap()),
+            Ok((&b"x"[..], true))
+        );
     }
 }

@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::election::NodeName;
 use crate::membership::SpeakerId;
 use crate::membership::config::swim_config;
-use crate::membership::envelope::{AuthKey, MAX_DATAGRAM_LEN, MAX_PAYLOAD_LEN, open, seal};
-use crate::metrics::{Metrics, ReasonLabels};
+use crate::membership::envelope::{KeyRing, MAX_DATAGRAM_LEN, MAX_PAYLOAD_LEN};
+use crate::metrics::{KeyLabels, KeyRole, Metrics, ReasonLabels};
 use crate::wire::MacAddr;
 
 /// First payload byte of a SWIM datagram.
@@ -122,8 +122,8 @@ pub struct SwimSetup {
     pub node: NodeName,
     /// The address to bind (the node's InternalIP and the membership port).
     pub bind: SocketAddr,
-    /// The group's key.
-    pub key: AuthKey,
+    /// The group's keys, kept current from the key file.
+    pub keys: watch::Receiver<KeyRing>,
     /// The other nodes and their membership addresses, kept current from Node objects.
     pub seeds: watch::Receiver<BTreeMap<NodeName, SocketAddr>>,
     /// This node's report, kept current from its interfaces.
@@ -156,7 +156,7 @@ pub async fn start(setup: SwimSetup, metrics: Arc<Metrics>) -> Result<Group, Swi
         swim,
         runtime: AccumulatingRuntime::new(),
         socket,
-        key: setup.key,
+        keys: setup.keys,
         seeds: setup.seeds,
         report: setup.report,
         view: view_tx,
@@ -176,7 +176,7 @@ struct Driver {
     swim: Swim,
     runtime: AccumulatingRuntime<SpeakerId>,
     socket: UdpSocket,
-    key: AuthKey,
+    keys: watch::Receiver<KeyRing>,
     seeds: watch::Receiver<BTreeMap<NodeName, SocketAddr>>,
     report: watch::Receiver<PeerReport>,
     view: watch::Sender<GroupView>,
@@ -256,8 +256,20 @@ impl Driver {
     }
 
     fn receive(&mut self, datagram: &[u8], from: SocketAddr) {
-        let payload = match open(&self.key, datagram) {
-            Ok(payload) => payload,
+        let opened = self.keys.borrow().open(datagram);
+        let payload = match opened {
+            Ok((payload, signing)) => {
+                let role = if signing {
+                    KeyRole::Signing
+                } else {
+                    KeyRole::Other
+                };
+                self.metrics
+                    .membership_datagrams
+                    .get_or_create(&KeyLabels { key: role })
+                    .inc();
+                payload
+            }
             Err(e) => {
                 self.bad(e.label());
                 tracing::debug!(%from, error = %e, "membership datagram refused");
@@ -272,8 +284,14 @@ impl Driver {
             }
             Some((&kind @ (KIND_REPORT | KIND_REPORT_JSON), data)) => {
                 match PeerReport::decode(kind, data) {
-                    Some(report) => {
+                    // A report speaks only for the node it is sent from, as the Node objects
+                    // give each node's address: one member cannot speak for another.
+                    Some(report) if self.seeds.borrow().get(&report.node) == Some(&from) => {
                         self.state.reports.insert(report.node.clone(), report);
+                    }
+                    Some(report) => {
+                        self.bad("report_for_other_node");
+                        tracing::debug!(%from, node = %report.node, "report refused: not sent from that node's address");
                     }
                     None => self.bad("malformed_report"),
                 }
@@ -299,7 +317,7 @@ impl Driver {
         let mut payload = Vec::with_capacity(body.len() + 1);
         payload.push(KIND_REPORT);
         payload.extend_from_slice(&body);
-        let Ok(datagram) = seal(&self.key, &payload) else {
+        let Ok(datagram) = self.keys.borrow().seal(&payload) else {
             tracing::warn!(len = payload.len(), "interface report too large to send");
             return;
         };
@@ -314,7 +332,8 @@ impl Driver {
             let mut payload = Vec::with_capacity(data.len() + 1);
             payload.push(KIND_SWIM);
             payload.extend_from_slice(&data);
-            match seal(&self.key, &payload) {
+            let sealed = self.keys.borrow().seal(&payload);
+            match sealed {
                 Ok(datagram) => {
                     let _ = self.socket.send_to(&datagram, to.addr).await;
                 }

@@ -15,8 +15,9 @@ use prometheus_client::registry::Registry;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{Cli, KeyError};
+use crate::config::{Cli, KeyError, KeySource};
 use crate::election::NodeName;
+use crate::membership::envelope::KeyRing;
 use crate::membership::group::{self as swim, GroupView, SwimError, SwimSetup};
 use crate::membership::quorum::{self, StandDown};
 use crate::metrics::Metrics;
@@ -91,9 +92,50 @@ async fn own_address(stores: &Stores, node: &NodeName) -> Result<IpAddr, RunErro
     }
 }
 
+/// How often the key file is read again: a rotated Secret reaches the file within the
+/// kubelet's sync period (about a minute), and the speaker within this after that.
+const KEY_RELOAD: Duration = Duration::from_secs(10);
+
+/// Reads the key file again every [`KEY_RELOAD`]; a changed, usable list replaces the keys in
+/// use, and an unusable one is reported and ignored (the keys in use stay).
+async fn reload_keys(source: KeySource, keys: watch::Sender<KeyRing>, metrics: Arc<Metrics>) {
+    if source == KeySource::Env {
+        return;
+    }
+    let mut tick = tokio::time::interval(KEY_RELOAD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_error = None;
+    loop {
+        tick.tick().await;
+        match source.read() {
+            Ok(ring) => {
+                last_error = None;
+                if *keys.borrow() != ring {
+                    tracing::info!(keys = ring.len(), signing = %ring.fingerprint(), "membership keys reloaded");
+                    metrics.set_keys(&ring);
+                    keys.send_replace(ring);
+                }
+            }
+            Err(e) => {
+                let text = format!(
+                    "{e}: {}",
+                    std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                );
+                if last_error.as_ref() != Some(&text) {
+                    tracing::warn!(error = %text, "membership key file unusable; keeping the keys in use");
+                    last_error = Some(text);
+                }
+            }
+        }
+    }
+}
+
 /// Runs the speaker until SIGTERM or Ctrl-C.
 pub async fn run(cli: Cli) -> Result<(), RunError> {
-    let key = cli.membership_key()?;
+    let key_source = cli.key_source();
+    let keys = key_source.read()?;
     let me = NodeName::from(cli.node_name.clone());
     let cordoned_hand_over = cli.cordoned_nodes_hand_over;
     let lease_namespace = cli.namespace.clone();
@@ -129,11 +171,14 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         stores.nodes().iter().map(|n| &**n),
         bind.port(),
     ));
+    metrics.set_keys(&keys);
+    let (keys_tx, keys_rx) = watch::channel(keys);
+    tokio::spawn(reload_keys(key_source, keys_tx, metrics.clone()));
     let group = swim::start(
         SwimSetup {
             node: me.clone(),
             bind,
-            key,
+            keys: keys_rx,
             seeds: seeds_rx,
             report: report_rx,
         },
