@@ -19,6 +19,11 @@ pub struct Cli {
     /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint.
     #[arg(long, env = "FERROLB_METRICS_ADDR", default_value = "0.0.0.0:7473")]
     pub metrics_addr: SocketAddr,
+    /// Serve that endpoint on this address instead of `--metrics-addr`'s (same port): the
+    /// chart passes the node's own address (`status.hostIP`), so a speaker on the host network
+    /// does not serve its metrics on every interface of the node.
+    #[arg(long, env = "FERROLB_METRICS_IP")]
+    pub metrics_ip: Option<std::net::IpAddr>,
     /// Log line format.
     #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value = "plain")]
     pub log_format: LogFormat,
@@ -91,6 +96,14 @@ impl KeySource {
 }
 
 impl Cli {
+    /// Where the operations endpoint listens.
+    pub fn metrics_listen(&self) -> SocketAddr {
+        match self.metrics_ip {
+            Some(ip) => SocketAddr::new(ip, self.metrics_addr.port()),
+            None => self.metrics_addr,
+        }
+    }
+
     /// Where the membership keys come from: the key file if given, else
     /// `FERROLB_MEMBERLIST_KEY`.
     pub fn key_source(&self) -> KeySource {
@@ -112,6 +125,22 @@ mod tests {
         assert_eq!(cli.memberlist_port, 7946);
         assert_eq!(cli.metrics_addr.port(), 7473);
         assert_eq!(cli.log_format, LogFormat::Plain);
+        assert_eq!(cli.metrics_listen(), "0.0.0.0:7473".parse().unwrap());
+    }
+
+    #[test]
+    fn the_metrics_ip_replaces_the_address_and_keeps_the_port() {
+        let cli = Cli::try_parse_from([
+            "ferrolb-speaker",
+            "--node-name",
+            "n",
+            "--metrics-addr",
+            "0.0.0.0:9000",
+            "--metrics-ip",
+            "fd00:100::11",
+        ])
+        .unwrap();
+        assert_eq!(cli.metrics_listen(), "[fd00:100::11]:9000".parse().unwrap());
     }
 
     #[test]

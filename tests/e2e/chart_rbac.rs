@@ -133,16 +133,25 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
     let controller_kc = lab
         .token_kubeconfig(RELEASE_NS, "ferrolb-controller")
         .expect("controller token");
-    let speaker_kc = lab
-        .token_kubeconfig(RELEASE_NS, "ferrolb-speaker")
-        .expect("speaker token");
+    // Each speaker's token is bound to a Pod on its node, as the kubelet's are.
+    let speaker_kcs: BTreeMap<String, TokenKubeconfig> = lab
+        .node_names()
+        .into_iter()
+        .map(|node| {
+            let kc = lab
+                .node_token_kubeconfig(RELEASE_NS, "ferrolb-speaker", &node)
+                .expect("speaker token");
+            (node, kc)
+        })
+        .collect();
+    let speaker_kc = &speaker_kcs["node1"];
     // The kubeconfigs carry these identities and nothing else.
     assert_eq!(
         whoami(&lab, &controller_kc),
         format!("system:serviceaccount:{RELEASE_NS}:ferrolb-controller")
     );
     assert_eq!(
-        whoami(&lab, &speaker_kc),
+        whoami(&lab, speaker_kc),
         format!("system:serviceaccount:{RELEASE_NS}:ferrolb-speaker")
     );
     // The key the chart generated, as the DaemonSet would mount it.
@@ -184,7 +193,6 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
         )
         .expect("controller");
     let speaker_bin = workspace_bin("ferrolb-speaker");
-    let speaker_kc_path = speaker_kc.path.display().to_string();
     let mut speakers: BTreeMap<String, LabProcess> = BTreeMap::new();
     for node in lab.node_names() {
         let process = lab
@@ -193,7 +201,7 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
                 &format!("speaker-chart-rbac-{node}"),
                 &[speaker_bin.to_str().unwrap()],
                 &[
-                    ("KUBECONFIG", speaker_kc_path.as_str()),
+                    ("KUBECONFIG", &speaker_kcs[&node].path.display().to_string()),
                     ("NODE_NAME", node.as_str()),
                     ("FERROLB_MEMBERLIST_KEY", key.as_str()),
                     ("FERROLB_METRICS_ADDR", "127.0.0.1:7473"),
@@ -343,6 +351,71 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     }
+
+    // What a speaker's token may not do, whatever its RBAC allows: write another node's Lease
+    // or the controller's, or change a Service's addresses or the controller's condition.
+    let as_node1 = |args: &[&str]| -> (bool, String) {
+        let kubectl = lab.tool("kubectl");
+        let mut argv = vec![
+            kubectl.to_str().unwrap(),
+            "--kubeconfig",
+            speaker_kc.path.to_str().unwrap(),
+        ];
+        argv.extend_from_slice(args);
+        let out = lab.exec("cp", &argv).unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), text)
+    };
+    for lease in ["ferrolb-speaker-node2", "ferrolb-controller"] {
+        let (ok, err) = as_node1(&[
+            "-n",
+            RELEASE_NS,
+            "patch",
+            "lease",
+            lease,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"holderIdentity":"node1"}}"#,
+        ]);
+        assert!(!ok, "node1's speaker wrote Lease {lease}");
+        assert!(
+            err.contains("may write only Lease ferrolb-speaker-node1"),
+            "{lease}: {err}"
+        );
+    }
+    let (ok, err) = as_node1(&[
+        "-n",
+        "default",
+        "patch",
+        "service",
+        "web",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"loadBalancer":{"ingress":[{"ip":"192.168.100.249"}]}}}"#,
+    ]);
+    assert!(!ok, "node1's speaker rewrote the Service's address");
+    assert!(
+        err.contains("may change only the ferrolb.io/Announced condition"),
+        "{err}"
+    );
+    let (ok, _) = as_node1(&["-n", RELEASE_NS, "get", "lease", "ferrolb-speaker-node1"]);
+    assert!(ok, "node1's speaker may read its own Lease");
+    assert_eq!(
+        get(
+            lab,
+            &[
+                "-n",
+                "default",
+                "get",
+                "svc",
+                "web",
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[0].ip}"
+            ]
+        ),
+        vip
+    );
 
     // Nobody was refused anything, and everybody is still running.
     assert!(

@@ -308,6 +308,11 @@ fn chart_renders_speaker_on_host_network_with_only_net_raw() {
         "spec.nodeName"
     );
     assert_eq!(env["FERROLB_METRICS_ADDR"]["value"], "0.0.0.0:7473");
+    // On the host network the endpoint listens on the node's own address only.
+    assert_eq!(
+        env["FERROLB_METRICS_IP"]["valueFrom"]["fieldRef"]["fieldPath"],
+        "status.hostIP"
+    );
     assert_eq!(env["FERROLB_MEMBERLIST_PORT"]["value"], "7946");
     assert_eq!(env["FERROLB_LOG_FORMAT"]["value"], "json");
     assert_eq!(
@@ -388,6 +393,39 @@ fn chart_rbac_grants_no_secrets_and_no_service_spec_writes() {
     assert_eq!(role["metadata"]["namespace"], "ferrolb-system");
     let cluster = find(&docs, "ClusterRole", "flb-ferrolb-controller");
     assert!(!cluster.to_string().contains("leases"), "{cluster}");
+}
+
+#[test]
+fn chart_holds_each_speaker_to_its_own_node_with_an_admission_policy() {
+    let docs = documents(&template("flb", "ferrolb-system", &[]));
+    let policy = find(
+        &docs,
+        "ValidatingAdmissionPolicy",
+        "flb-ferrolb-speaker-own-node",
+    );
+    let condition = policy["spec"]["matchConditions"][0]["expression"]
+        .as_str()
+        .unwrap();
+    assert!(
+        condition.contains("system:serviceaccount:ferrolb-system:flb-ferrolb-speaker"),
+        "{condition}"
+    );
+    let binding = find(
+        &docs,
+        "ValidatingAdmissionPolicyBinding",
+        "flb-ferrolb-speaker-own-node",
+    );
+    assert_eq!(
+        binding["spec"]["policyName"],
+        "flb-ferrolb-speaker-own-node"
+    );
+    assert_eq!(strings(&binding["spec"]["validationActions"]), ["Deny"]);
+    let off = template(
+        "flb",
+        "ferrolb-system",
+        &["--set", "speaker.admissionPolicy=false"],
+    );
+    assert!(!off.contains("ValidatingAdmissionPolicy"), "{off}");
 }
 
 #[test]

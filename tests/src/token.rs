@@ -25,7 +25,35 @@ impl Lab {
         namespace: &str,
         service_account: &str,
     ) -> Result<TokenKubeconfig, LabError> {
-        let out = self.kubectl(&[
+        self.write_token_kubeconfig(namespace, service_account, None)
+    }
+
+    /// [`Lab::token_kubeconfig`] for a component on `node`: the token is bound to a Pod of the
+    /// ServiceAccount on that node (the Pod object is created here; nothing runs it), so it
+    /// carries the node's name as the token of a Pod the kubelet started does.
+    pub fn node_token_kubeconfig(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        node: &str,
+    ) -> Result<TokenKubeconfig, LabError> {
+        let pod = format!("{service_account}-{node}");
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}, namespace: {namespace}}}\n\
+             spec:\n  nodeName: {node}\n  serviceAccountName: {service_account}\n  \
+             containers: [{{name: bound, image: lab.invalid/none}}]\n"
+        );
+        self.apply_yaml(&yaml, &[])?;
+        self.write_token_kubeconfig(namespace, service_account, Some(&pod))
+    }
+
+    fn write_token_kubeconfig(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        pod: Option<&str>,
+    ) -> Result<TokenKubeconfig, LabError> {
+        let mut args = vec![
             "create",
             "token",
             "-n",
@@ -33,10 +61,17 @@ impl Lab {
             service_account,
             "--duration",
             "1h",
-        ])?;
+        ];
+        if let Some(pod) = pod {
+            args.extend(["--bound-object-kind", "Pod", "--bound-object-name", pod]);
+        }
+        let out = self.kubectl(&args)?;
         let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         let ca = self.dir().join("pki").join("ca.crt");
-        let user = format!("{namespace}-{service_account}");
+        let user = match pod {
+            Some(pod) => format!("{namespace}-{pod}"),
+            None => format!("{namespace}-{service_account}"),
+        };
         let yaml = format!(
             "apiVersion: v1\n\
              kind: Config\n\

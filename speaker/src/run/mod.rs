@@ -146,7 +146,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         registry,
         "not joined to the membership group or initial sync not done",
     ));
-    let metrics_addr = cli.metrics_addr;
+    let metrics_addr = cli.metrics_listen();
     let h = health.clone();
     tokio::spawn(async move {
         if let Err(e) = serve(metrics_addr, h).await {
