@@ -10,6 +10,8 @@
 //!    set right after its initial sync with no Services.
 //! 3. Restart: SIGKILL and start with 10,000 allocated Services: address changes (must be 0),
 //!    status writes, and the time from start to ready (`/readyz`).
+//! 1b. The same allocation by MetalLB's controller (built from its Go module as the reference,
+//!    on the same API server, Services of its own class), and both resident sets after it.
 //! 4. Pool edit: with those Services, an edit of a small pool that removes 4 of its 16
 //!    Services' addresses: how many Services the controller reconciles for it, and the time
 //!    until the 4 show new addresses, next to a new Service's time to an address.
@@ -29,6 +31,8 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 use serde_json::json;
 
+#[path = "controller/metallb.rs"]
+mod metallb;
 #[path = "controller/pool_edit.rs"]
 mod pool_edit;
 #[path = "controller/process.rs"]
@@ -67,6 +71,8 @@ struct Sizes {
     rounds: usize,
     /// Where to copy the lab's logs before it is removed (`--keep-logs DIR`).
     keep_logs: Option<std::path::PathBuf>,
+    /// Measure MetalLB's controller too (`--no-metallb` to skip it).
+    metallb: bool,
 }
 
 impl Sizes {
@@ -78,8 +84,10 @@ impl Sizes {
             reference_concurrency: vec![0, 64],
             rounds: 3,
             keep_logs: None,
+            metallb: true,
         };
         let args: Vec<String> = std::env::args().collect();
+        s.metallb = !args.iter().any(|a| a == "--no-metallb");
         for (flag, field) in [
             ("--allocation", &mut s.allocation),
             ("--memory", &mut s.memory),
@@ -300,6 +308,47 @@ async fn run(out: &std::path::Path) -> anyhow::Result<bool> {
         at = concurrency_text(best_reference.concurrency),
     );
 
+    // The reference: MetalLB's controller with the same number of Services, the same rounds.
+    let allocated_rss = rss(&controller)?;
+    let reference = if sizes.metallb {
+        println!(
+            "MetalLB reference: {} Services of its class, {} rounds",
+            sizes.allocation, sizes.rounds
+        );
+        let r = metallb::allocation(&lab, &client, sizes.allocation, sizes.rounds).await?;
+        let best = r.seconds.iter().copied().fold(f64::INFINITY, f64::min);
+        let speedup = bench::ratio(best, controller_s);
+        let memory_share = bench::ratio(allocated_rss as f64, r.rss as f64);
+        println!(
+            "allocation vs MetalLB {}: {n} Services, best of {rounds}\n  \
+             ferrolb: {controller_s:.3} s, {:.1} MiB resident\n  \
+             MetalLB: {best:.3} s, {:.1} MiB resident\n  \
+             MetalLB/ferrolb time {speedup:.2}x (target >= 3x: {}); ferrolb/MetalLB memory {memory_share:.2} (target <= 0.33: {})",
+            r.version,
+            bench::mib(allocated_rss),
+            bench::mib(r.rss),
+            pass(speedup >= 3.0),
+            pass(memory_share <= 1.0 / 3.0),
+            n = sizes.allocation,
+            rounds = sizes.rounds,
+        );
+        Some(json!({
+            "version": r.version,
+            "services": sizes.allocation,
+            "metallb_seconds": r.seconds,
+            "metallb_best_seconds": best,
+            "ferrolb_best_seconds": controller_s,
+            "metallb_over_ferrolb_time": speedup,
+            "time_target": 3.0,
+            "ferrolb_rss_bytes": allocated_rss,
+            "metallb_rss_bytes": r.rss,
+            "ferrolb_over_metallb_rss": memory_share,
+            "memory_target": 1.0 / 3.0,
+        }))
+    } else {
+        None
+    };
+
     // Memory: the same controller, now with `memory` allocated Services.
     let watch = AddressWatch::start(controller_api.clone(), sizes.memory).await?;
     create_services(
@@ -446,6 +495,7 @@ async fn run(out: &std::path::Path) -> anyhow::Result<bool> {
             "reference_new_service_seconds": edit.reference_s,
             "ratio_to_reference": bench::ratio(edit.moved_s, edit.reference_s),
         },
+        "metallb": reference,
         "total_seconds": total_s,
     });
     bench::write_json(out, &result).with_context(|| format!("writing {}", out.display()))?;

@@ -20,7 +20,10 @@ mod failover;
 mod flood;
 #[path = "speaker/memory.rs"]
 mod memory;
+#[path = "speaker/metallb.rs"]
+mod metallb;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -29,7 +32,7 @@ use ferrolb_tests::bench::{mib, out_path, percentile, ratio, write_json};
 use serde_json::{Value, json};
 
 use cluster::{Cluster, VIP};
-use failover::{KernelReference, SERVICE, Trials};
+use failover::{Fleet, KernelReference, SERVICE, Trials};
 use flood::FloodResult;
 use memory::Memory;
 
@@ -39,6 +42,15 @@ const HARD_TARGET_S: f64 = 1.0;
 const GRACEFUL_TARGET_S: f64 = 0.2;
 /// The memory target, bytes (15 MB).
 const MEMORY_TARGET: u64 = 15 * 1000 * 1000;
+/// How long a probe waits for MetalLB's failover (about 5 s by hand in this lab).
+const METALLB_PROBE_LIMIT: Duration = Duration::from_secs(60);
+/// Targets against MetalLB (same run): hard failover p95 at most this share of MetalLB's...
+const HARD_VS_METALLB: f64 = 0.1;
+/// ...and graceful handover p95 at most this share.
+const GRACEFUL_VS_METALLB: f64 = 0.5;
+/// The hard failover target in absolute terms against MetalLB, seconds.
+const HARD_TARGET_VS_METALLB_S: f64 = 0.5;
+
 /// The core the responder (speaker or kernel) runs on during the flood.
 const RESPONDER_CPU: usize = 1;
 /// The core the flood generator runs on.
@@ -73,10 +85,27 @@ fn main() -> anyhow::Result<()> {
     let (mut hard, mut graceful) = (Trials::default(), Trials::default());
     if runs("failover") {
         println!("hard failover: the owner's speaker killed (SIGKILL), {trials} trials");
-        hard = failover::run(&mut cluster, "KILL", trials)?;
+        hard = failover::run(&mut cluster, "KILL", trials, failover::PROBE_LIMIT)?;
         println!("graceful handover: the owner's speaker stopped (SIGTERM), {trials} trials");
-        graceful = failover::run(&mut cluster, "TERM", trials)?;
+        graceful = failover::run(&mut cluster, "TERM", trials, failover::PROBE_LIMIT)?;
     }
+
+    // The reference: MetalLB's speaker on the same nodes and API server, the same trials.
+    let metallb_runs = if runs("failover") || runs("metallb") {
+        let build = metallb::build()?;
+        println!("MetalLB reference ({}): three speakers", build.display());
+        let mut reference = metallb::MetalLb::start(&cluster, &build)?;
+        let owner = Fleet::settle(&reference, Duration::from_secs(120))?;
+        println!("{} is announced by {owner} (MetalLB)", metallb::VIP);
+        println!("MetalLB hard failover (SIGKILL), {trials} trials");
+        let hard = failover::run(&mut reference, "KILL", trials, METALLB_PROBE_LIMIT)?;
+        println!("MetalLB graceful handover (SIGTERM), {trials} trials");
+        let graceful = failover::run(&mut reference, "TERM", trials, METALLB_PROBE_LIMIT)?;
+        let rss = metallb_rss(&reference);
+        Some((hard, graceful, rss))
+    } else {
+        None
+    };
 
     let arp = if runs("arp") {
         println!(
@@ -107,6 +136,9 @@ fn main() -> anyhow::Result<()> {
         GRACEFUL_TARGET_S,
         &kernel,
     );
+    let metallb_json = metallb_runs
+        .as_ref()
+        .map(|(h, g, rss)| report_metallb(&hard, h, &graceful, g, rss));
     let arp_json = arp.as_ref().map(report_arp);
     let mem_json = mem.as_ref().map(report_memory);
     let result = json!({
@@ -116,6 +148,7 @@ fn main() -> anyhow::Result<()> {
         "hard_failover": hard_json,
         "graceful_handover": graceful_json,
         "kernel_neighbour_reference": kernel.json(),
+        "metallb": metallb_json,
         "arp": arp_json,
         "memory": mem_json,
     });
@@ -406,4 +439,87 @@ mod tests {
         assert!(trials(&args(&["--trials", "0"])).is_err());
         assert!(trials(&args(&["--trials"])).is_err());
     }
+}
+
+/// Each MetalLB speaker's resident set, by node, after the failover trials.
+fn metallb_rss(reference: &metallb::MetalLb<'_>) -> BTreeMap<String, u64> {
+    reference
+        .cluster()
+        .lab
+        .node_names()
+        .into_iter()
+        .filter_map(|n| Some((n.clone(), reference.rss(&n)?)))
+        .collect()
+}
+
+/// ferrolb and MetalLB side by side: p50, p95 and max of each kind of failover, and the
+/// ratios the targets are written in.
+fn report_metallb(
+    hard: &Trials,
+    metallb_hard: &Trials,
+    graceful: &Trials,
+    metallb_graceful: &Trials,
+    metallb_rss: &BTreeMap<String, u64>,
+) -> Value {
+    let side = |what: &str, ours: &Trials, theirs: &Trials, share: f64, absolute: Option<f64>| {
+        let q = |t: &Trials, p| percentile(&t.samples, p).unwrap_or(f64::NAN);
+        let (p95, theirs_p95) = (q(ours, 95.0), q(theirs, 95.0));
+        let vs = ratio(p95, theirs_p95);
+        let met = vs <= share && absolute.is_none_or(|a| p95 <= a);
+        println!(
+            "{what}, ferrolb vs MetalLB (same lab, same run):\n  \
+             ferrolb: p50 {} p95 {} max {} ({} trials, {} failed)\n  \
+             MetalLB: p50 {} p95 {} max {} ({} trials, {} failed)\n  \
+             p95 ratio {vs:.3} (target <= {share}{}): {}",
+            ms(q(ours, 50.0)),
+            ms(p95),
+            ms(q(ours, 100.0)),
+            ours.samples.len(),
+            ours.failed,
+            ms(q(theirs, 50.0)),
+            ms(theirs_p95),
+            ms(q(theirs, 100.0)),
+            theirs.samples.len(),
+            theirs.failed,
+            absolute.map_or(String::new(), |a| format!(" and p95 <= {}", ms(a))),
+            if met { "met" } else { "MISSED" },
+        );
+        json!({
+            "ferrolb": {"p50_s": q(ours, 50.0), "p95_s": p95, "max_s": q(ours, 100.0), "failed": ours.failed},
+            "metallb": {"samples_s": theirs.samples, "p50_s": q(theirs, 50.0), "p95_s": theirs_p95,
+                        "max_s": q(theirs, 100.0), "failed": theirs.failed},
+            "ratio_p95": vs,
+            "target_ratio": share,
+            "target_p95_s": absolute,
+            "met": met,
+        })
+    };
+    let hard_json = side(
+        "hard failover (SIGKILL)",
+        hard,
+        metallb_hard,
+        HARD_VS_METALLB,
+        Some(HARD_TARGET_VS_METALLB_S),
+    );
+    let graceful_json = side(
+        "graceful handover (SIGTERM)",
+        graceful,
+        metallb_graceful,
+        GRACEFUL_VS_METALLB,
+        None,
+    );
+    let rss: Vec<String> = metallb_rss
+        .iter()
+        .map(|(n, b)| format!("{n} {:.1} MiB", mib(*b)))
+        .collect();
+    println!(
+        "MetalLB speakers' resident sets after the trials: {}",
+        rss.join(", ")
+    );
+    json!({
+        "version": ferrolb_tests::bench::metallb_version(),
+        "hard_failover": hard_json,
+        "graceful_handover": graceful_json,
+        "speaker_rss_bytes": metallb_rss,
+    })
 }

@@ -17,8 +17,9 @@ use crate::cluster::{Cluster, VIP};
 
 /// The Service whose address fails over.
 pub const SERVICE: &str = "web";
-/// How long one probe waits for the client to reach another node.
-const PROBE_LIMIT: Duration = Duration::from_secs(10);
+/// How long one probe waits for the client to reach another node, for ferrolb; MetalLB's
+/// failover takes seconds (its memberlist suspicion alone is 4 s), so its probe waits longer.
+pub const PROBE_LIMIT: Duration = Duration::from_secs(10);
 /// The pause between two probe requests: the resolution of the measurement.
 const PROBE_GAP: Duration = Duration::from_millis(5);
 
@@ -33,17 +34,66 @@ pub struct Trials {
     pub successors: Vec<String>,
 }
 
+/// A set of speakers, one per node, announcing one address the client reaches: ferrolb's, or
+/// MetalLB's as the reference.
+pub trait Fleet {
+    /// The address that fails over.
+    fn vip(&self) -> &'static str;
+    /// Waits for a steady state and returns the node the client reaches.
+    fn settle(&self, deadline: Duration) -> anyhow::Result<String>;
+    /// Sends `signal` to the speaker of `node`.
+    fn signal(&mut self, node: &str, signal: &str) -> anyhow::Result<()>;
+    /// Whether the speaker of `node` still runs.
+    fn is_running(&mut self, node: &str) -> bool;
+    /// Starts the speaker of `node` again.
+    fn restart(&mut self, node: &str) -> anyhow::Result<()>;
+    /// The lab.
+    fn cluster(&self) -> &Cluster;
+}
+
+impl Fleet for Cluster {
+    fn vip(&self) -> &'static str {
+        VIP
+    }
+
+    fn settle(&self, deadline: Duration) -> anyhow::Result<String> {
+        Cluster::settle(self, SERVICE, VIP, deadline)
+    }
+
+    fn signal(&mut self, node: &str, signal: &str) -> anyhow::Result<()> {
+        self.speaker(node)?.signal(signal);
+        Ok(())
+    }
+
+    fn is_running(&mut self, node: &str) -> bool {
+        self.speaker(node).is_ok_and(|s| s.is_running())
+    }
+
+    fn restart(&mut self, node: &str) -> anyhow::Result<()> {
+        self.start_speaker(node)
+    }
+
+    fn cluster(&self) -> &Cluster {
+        self
+    }
+}
+
 /// Runs `trials` failovers, stopping the owner's speaker with `signal` (`KILL` or `TERM`) each
-/// time and starting it again afterwards.
-pub fn run(cluster: &mut Cluster, signal: &str, trials: usize) -> anyhow::Result<Trials> {
+/// time and starting it again afterwards; a probe waits up to `limit` for another node.
+pub fn run(
+    fleet: &mut dyn Fleet,
+    signal: &str,
+    trials: usize,
+    limit: Duration,
+) -> anyhow::Result<Trials> {
     let mut out = Trials::default();
     for trial in 1..=trials {
-        let owner = cluster.settle(SERVICE, VIP, Duration::from_secs(30))?;
-        let (mut probe, mut lines) = start_probe(cluster, &owner)?;
+        let owner = fleet.settle(Duration::from_secs(60))?;
+        let (mut probe, mut lines) = start_probe(fleet.cluster(), fleet.vip(), &owner, limit)?;
         let outcome = (|| {
             expect_line(&mut lines, "ready")?;
             let signalled = Instant::now();
-            cluster.speaker(&owner)?.signal(signal);
+            fleet.signal(&owner, signal)?;
             let line = read_line(&mut lines)?;
             Ok::<_, anyhow::Error>((line, signalled.elapsed()))
         })();
@@ -64,23 +114,27 @@ pub fn run(cluster: &mut Cluster, signal: &str, trials: usize) -> anyhow::Result
                 out.failed += 1;
             }
         }
-        let speaker = cluster.speaker(&owner)?;
         let stopped = Instant::now();
-        while speaker.is_running() && stopped.elapsed() < Duration::from_secs(10) {
+        while fleet.is_running(&owner) && stopped.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(20));
         }
-        cluster.start_speaker(&owner)?;
+        fleet.restart(&owner)?;
     }
-    cluster.settle(SERVICE, VIP, Duration::from_secs(30))?;
+    fleet.settle(Duration::from_secs(60))?;
     Ok(out)
 }
 
-fn start_probe(cluster: &Cluster, owner: &str) -> anyhow::Result<(Child, BufReader<ChildStdout>)> {
+fn start_probe(
+    cluster: &Cluster,
+    vip: &str,
+    owner: &str,
+    limit: Duration,
+) -> anyhow::Result<(Child, BufReader<ChildStdout>)> {
     let exe = std::env::current_exe().context("locating this binary")?;
     let mut child = Command::new("ip")
         .args(["netns", "exec", &cluster.lab.netns("client")])
         .arg(exe)
-        .args(["__probe", VIP, owner, &PROBE_LIMIT.as_millis().to_string()])
+        .args(["__probe", vip, owner, &limit.as_millis().to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
