@@ -104,6 +104,46 @@ pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// MetalLB's build, the reference the benchmarks measure ferrolb against: `bin/speaker`,
+/// `bin/controller` and `crds/`, built (once, then cached) by `tests/bench/build-metallb.sh`
+/// from its Go module, or found in `FERROLB_METALLB_DIR`.
+pub fn metallb_build() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("FERROLB_METALLB_DIR") {
+        return Ok(dir.into());
+    }
+    let script = crate::workspace_dir()
+        .join("tests")
+        .join("bench")
+        .join("build-metallb.sh");
+    let out = std::process::Command::new(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed", script.display()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().into())
+}
+
+/// The MetalLB version the reference is built from (its module's pin).
+pub fn metallb_version() -> String {
+    let go_mod = crate::workspace_dir()
+        .join("tests")
+        .join("bench")
+        .join("go")
+        .join("metallb")
+        .join("go.mod");
+    std::fs::read_to_string(go_mod)
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let rest = l.trim().strip_prefix("require go.universe.tf/metallb ")?;
+                Some(rest.trim().to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,44 +186,4 @@ Rss:                 50 kB
     fn this_process_has_a_resident_set() {
         assert!(rss_bytes(std::process::id()).is_some_and(|b| b > 0));
     }
-}
-
-/// MetalLB's build, the reference the benchmarks measure ferrolb against: `bin/speaker`,
-/// `bin/controller` and `crds/`, built (once, then cached) by `tests/bench/build-metallb.sh`
-/// from its Go module, or found in `FERROLB_METALLB_DIR`.
-pub fn metallb_build() -> Result<PathBuf, String> {
-    if let Some(dir) = std::env::var_os("FERROLB_METALLB_DIR") {
-        return Ok(dir.into());
-    }
-    let script = crate::workspace_dir()
-        .join("tests")
-        .join("bench")
-        .join("build-metallb.sh");
-    let out = std::process::Command::new(&script)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| format!("running {}: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!("{} failed", script.display()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().into())
-}
-
-/// The MetalLB version the reference is built from (its module's pin).
-pub fn metallb_version() -> String {
-    let go_mod = crate::workspace_dir()
-        .join("tests")
-        .join("bench")
-        .join("go")
-        .join("metallb")
-        .join("go.mod");
-    std::fs::read_to_string(go_mod)
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|l| {
-                let rest = l.trim().strip_prefix("require go.universe.tf/metallb ")?;
-                Some(rest.trim().to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
 }
