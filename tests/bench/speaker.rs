@@ -423,24 +423,6 @@ fn report_memory(m: &Memory) -> Value {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(s: &[&str]) -> Vec<String> {
-        s.iter().map(|a| (*a).to_owned()).collect()
-    }
-
-    #[test]
-    fn trials_default_to_twenty_and_read_both_spellings() {
-        assert_eq!(trials(&args(&["--out", "x.json"])).ok(), Some(20));
-        assert_eq!(trials(&args(&["--trials", "3"])).ok(), Some(3));
-        assert_eq!(trials(&args(&["--trials=4", "--out", "x"])).ok(), Some(4));
-        assert!(trials(&args(&["--trials", "0"])).is_err());
-        assert!(trials(&args(&["--trials"])).is_err());
-    }
-}
-
 /// Each MetalLB speaker's resident set, by node, after the failover trials.
 fn metallb_rss(reference: &metallb::MetalLb<'_>) -> BTreeMap<String, u64> {
     reference
@@ -522,4 +504,22 @@ fn report_metallb(
         "graceful_handover": graceful_json,
         "speaker_rss_bytes": metallb_rss,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn trials_default_to_twenty_and_read_both_spellings() {
+        assert_eq!(trials(&args(&["--out", "x.json"])).ok(), Some(20));
+        assert_eq!(trials(&args(&["--trials", "3"])).ok(), Some(3));
+        assert_eq!(trials(&args(&["--trials=4", "--out", "x"])).ok(), Some(4));
+        assert!(trials(&args(&["--trials", "0"])).is_err());
+        assert!(trials(&args(&["--trials"])).is_err());
+    }
 }
