@@ -5,13 +5,13 @@
 //!    client needs to write the same 1,000 status updates (server-side apply, all at once and
 //!    64 at a time; the faster is the limit) to the same API server, on another 1,000 Services.
 //!    Both clients run in the lab's control-plane namespace with the same kubeconfig, so they
-//!    take the same network path. Three rounds; the best of each side is compared.
+//!    take the same network path. Three rounds; the best of each side is compared. Then the
+//!    same allocation by MetalLB's controller (built from its Go module as the reference, on
+//!    the same API server, Services of its own class), and both resident sets after it.
 //! 2. Memory: the controller's resident set with 5,000 allocated Services, next to its resident
 //!    set right after its initial sync with no Services.
 //! 3. Restart: SIGKILL and start with 10,000 allocated Services: address changes (must be 0),
 //!    status writes, and the time from start to ready (`/readyz`).
-//! 1b. The same allocation by MetalLB's controller (built from its Go module as the reference,
-//!    on the same API server, Services of its own class), and both resident sets after it.
 //! 4. Pool edit: with those Services, an edit of a small pool that removes 4 of its 16
 //!    Services' addresses: how many Services the controller reconciles for it, and the time
 //!    until the 4 show new addresses, next to a new Service's time to an address.
