@@ -53,7 +53,7 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 shellcheck:
-	shellcheck tests/lab/*.sh tests/*.sh tests/bench/*.sh tests/kind/*.sh tests/kind/node/prelude tests/kind/unprivileged/docker .ci/run
+	shellcheck tests/lab/*.sh tests/*.sh tests/bench/*.sh tests/monitoring/*.sh tests/kind/*.sh tests/kind/node/prelude tests/kind/unprivileged/docker .ci/run
 
 unit:
 	$(CARGO) test --workspace --lib --bins

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub reconcile_errors: Family<ReasonLabels, Counter>,
     /// Reconcile durations in seconds.
     pub reconcile_duration: Histogram,
+    /// 1 while this replica leads (only the leader writes).
+    pub leader: Gauge,
 }
 
 impl Metrics {
@@ -57,6 +59,7 @@ impl Metrics {
             allocation_failures: Family::default(),
             reconcile_errors: Family::default(),
             reconcile_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            leader: Gauge::default(),
         };
         let r = registry.sub_registry_with_prefix("ferrolb");
         r.register(
@@ -88,6 +91,11 @@ impl Metrics {
             "reconcile_errors",
             "Reconcile errors by kind",
             m.reconcile_errors.clone(),
+        );
+        r.register(
+            "controller_leader",
+            "1 while this replica leads",
+            m.leader.clone(),
         );
         r.register(
             "reconcile_duration_seconds",

@@ -118,6 +118,8 @@ pub struct Metrics {
     /// The node's interfaces by what the speaker does with them: `answering`, or why not
     /// (`virtual`, `member`, `no-carrier`).
     pub interfaces: Family<ReasonLabels, Gauge>,
+    /// Services this speaker writes the condition of that no node announces.
+    pub unannounced_services: Gauge,
     /// Membership datagrams opened, by the key that opened them.
     pub membership_datagrams: Family<KeyLabels, Counter>,
     /// Keys this speaker accepts.
@@ -195,6 +197,11 @@ impl Metrics {
             "interfaces",
             "Interfaces answering ARP/NDP, and those left alone by reason",
             m.interfaces.clone(),
+        );
+        r.register(
+            "unannounced_services",
+            "Services whose Announced condition this speaker writes and that no node announces",
+            m.unannounced_services.clone(),
         );
         r.register(
             "membership_datagrams",

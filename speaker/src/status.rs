@@ -85,6 +85,28 @@ pub fn desired(
     plan: &Plan,
     mine: &Verdicts,
 ) -> Vec<Desired> {
+    conditions(me, fallback, services, plan, mine).changed
+}
+
+/// What [`conditions`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// The conditions to write ([`desired`]).
+    pub changed: Vec<Desired>,
+    /// How many of the Services this speaker is responsible for are not announced (whether
+    /// their condition already says so or not): across all speakers, every such Service once.
+    pub unannounced: usize,
+}
+
+/// [`desired`], and the count of Services this speaker is responsible for that nobody
+/// announces.
+pub fn conditions(
+    me: &NodeName,
+    fallback: Option<&NodeName>,
+    services: &[Arc<ServiceView>],
+    plan: &Plan,
+    mine: &Verdicts,
+) -> Conditions {
     let Verdicts {
         probing,
         conflicts,
@@ -92,6 +114,7 @@ pub fn desired(
         kernel_answers_arp,
     } = mine;
     let mut out = Vec::with_capacity(services.len());
+    let mut unannounced = 0;
     for svc in services {
         let assigned: Vec<(IpAddr, &crate::view::plan::Assignment)> = svc
             .ips
@@ -181,12 +204,16 @@ pub fn desired(
             message,
             defended: announced && was_defended,
         };
+        unannounced += usize::from(!wanted.announced);
         if !is_current(svc, &wanted) {
             out.push(wanted);
         }
     }
     out.shrink_to_fit();
-    out
+    Conditions {
+        changed: out,
+        unannounced,
+    }
 }
 
 fn status_word(b: bool) -> &'static str {

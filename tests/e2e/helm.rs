@@ -396,6 +396,38 @@ fn chart_rbac_grants_no_secrets_and_no_service_spec_writes() {
 }
 
 #[test]
+fn chart_ships_its_alerts_and_dashboard_when_asked() {
+    let off = template("flb", "ferrolb-system", &[]);
+    assert!(!off.contains("PrometheusRule") && !off.contains("grafana_dashboard"));
+    let docs = documents(&template(
+        "flb",
+        "ferrolb-system",
+        &[
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set",
+            "metrics.dashboard.enabled=true",
+        ],
+    ));
+    // The rule groups are the file promtool checks, unchanged.
+    let rule = find(&docs, "PrometheusRule", "flb-ferrolb");
+    let file =
+        std::fs::read_to_string(chart_dir().join("files").join("prometheus-rules.yaml")).unwrap();
+    let groups: Value = serde_yaml_ng::from_str(&file).unwrap();
+    assert_eq!(rule["spec"], groups);
+    assert_eq!(
+        rule["spec"]["groups"][0]["rules"].as_array().unwrap().len(),
+        6
+    );
+    let dashboard = find(&docs, "ConfigMap", "flb-ferrolb-dashboard");
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let json: Value =
+        serde_json::from_str(dashboard["data"]["ferrolb.json"].as_str().unwrap()).unwrap();
+    assert_eq!(json["uid"], "ferrolb");
+    assert!(json["panels"].as_array().unwrap().len() >= 10);
+}
+
+#[test]
 fn chart_holds_each_speaker_to_its_own_node_with_an_admission_policy() {
     let docs = documents(&template("flb", "ferrolb-system", &[]));
     let policy = find(

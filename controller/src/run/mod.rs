@@ -93,7 +93,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Leadership: the caches fill while this replica waits for the Lease, and nothing is
     // written before it holds it (every write waits for the initial sync).
     let (leading_tx, leading_rx) = watch::channel(false);
+    let leader_gauge = {
+        let mut leading = leading_tx.subscribe();
+        let metrics = metrics.clone();
+        async move {
+            loop {
+                metrics.leader.set(i64::from(*leading.borrow_and_update()));
+                if leading.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
     let tasks = [
+        tokio::spawn(leader_gauge),
         tokio::spawn(sync::initial_sync(
             ctx.clone(),
             health.clone(),

@@ -1,11 +1,12 @@
-//! Any bytes given to the frame parsers, responders, probe watch and membership envelope must
-//! come back as a decision or an error, never a panic or a hang.
+//! Any bytes given to the frame parsers, responders, probe watch, membership envelope and
+//! interface report decoder must come back as a decision or an error, never a panic or a hang.
 #![no_main]
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ferrolb_speaker::membership::envelope::{AuthKey, open};
+use ferrolb_speaker::membership::group::PeerReport;
 use ferrolb_speaker::wire::arp::ArpFrame;
 use ferrolb_speaker::wire::ndp::NdpFrame;
 use ferrolb_speaker::wire::probe::ProbeWatch;
@@ -37,4 +38,11 @@ fuzz_target!(|frame: &[u8]| {
     }
     let key = AuthKey::new([7; 32]).unwrap();
     let _ = open(&key, frame);
+    // A membership payload after the envelope: its first byte says what it is.
+    if let Some((kind, body)) = frame.split_first()
+        && let Some(report) = PeerReport::decode(*kind, body)
+    {
+        let again = report.encode().expect("a decoded report encodes");
+        assert_eq!(PeerReport::decode(2, &again), Some(report));
+    }
 });

@@ -59,8 +59,9 @@ impl PeerReport {
         postcard::to_stdvec(self)
     }
 
-    /// A received report; `kind` is the payload's first byte.
-    fn decode(kind: u8, data: &[u8]) -> Option<Self> {
+    /// A received report; `kind` is the payload's first byte (2: postcard, 1: the JSON of
+    /// earlier releases).
+    pub fn decode(kind: u8, data: &[u8]) -> Option<Self> {
         match kind {
             KIND_REPORT => postcard::from_bytes(data).ok(),
             _ => serde_json::from_slice(data).ok(),
@@ -424,7 +425,7 @@ mod tests {
             bytes.len(),
             json.len()
         );
-        // Cut short or padded with garbage it is refused, never half read.
+        // Cut short it is refused, never half read.
         assert_eq!(
             PeerReport::decode(KIND_REPORT, &bytes[..bytes.len() - 1]),
             None

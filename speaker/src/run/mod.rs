@@ -400,7 +400,12 @@ impl Step<'_> {
                 .map(|(n, _)| n.clone())
                 .collect(),
         };
-        let wanted = status::desired(self.me, fallback, &snapshot.services, &plan, &verdicts);
+        let conditions =
+            status::conditions(self.me, fallback, &snapshot.services, &plan, &verdicts);
+        self.metrics
+            .unannounced_services
+            .set(i64::try_from(conditions.unannounced).unwrap_or(i64::MAX));
+        let wanted = conditions.changed;
         desired.send_if_modified(|d| {
             if **d == wanted {
                 false
