@@ -36,5 +36,18 @@ if [ -z "${FERROLB_BENCH:-}" ] || [ "$FERROLB_BENCH" = kind ]; then
     failed=1
   fi
 fi
+# The failover plot (ferrolb next to MetalLB), with matplotlib from PyPI in a cached venv.
+if [ -s "$out/speaker.json" ]; then
+  venv="${XDG_CACHE_HOME:-$HOME/.cache}/ferrolb/bench/plot-venv"
+  if ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q -r tests/bench/plot-requirements.txt
+  fi
+  if "$venv/bin/python" tests/bench/plot_failover.py "$out/speaker.json" "$out/failover.png"; then
+    printf 'failover plot: %s\n' "$out/failover.png"
+  else
+    echo "bench: the failover plot failed" >&2
+    failed=1
+  fi
+fi
 printf '\nresults: %s\n' "$out"
 exit "$failed"
