@@ -189,19 +189,7 @@ fn web_service(cluster: &Cluster) -> anyhow::Result<()> {
         ),
         &[],
     )?;
-    let status = format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"{VIP}"}}]}}}}}}"#);
-    cluster.lab.kubectl(&[
-        "patch",
-        "svc",
-        SERVICE,
-        "-n",
-        "default",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &status,
-    ])?;
-    Ok(())
+    cluster.write_ingress(SERVICE, VIP)
 }
 
 /// The flood against the speaker and against the kernel, on the same node and core.

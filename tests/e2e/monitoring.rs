@@ -145,15 +145,7 @@ async fn every_metric_the_rules_and_the_dashboard_use_is_exported() {
          u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
          u.sendto(b'not a membership datagram', ('{node_ip}', 7946))\n"
     );
-    let out = cluster
-        .lab
-        .exec("client", &["python3", "-c", &script])
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.python("client", &script);
     cluster.claim(vip);
 
     let page = |host: &str, port: u16| {

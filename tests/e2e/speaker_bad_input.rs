@@ -28,15 +28,7 @@ async fn speaker_counts_malformed_frames_and_keeps_running() {
          \x20   s.send(eth + b'\\x00\\x01\\x08\\x00\\x06\\x04\\x00\\x01')\n\
          \x20   s.send(eth + b'\\x00\\x06\\x08\\x00\\x06\\x04\\x00\\x01' + body)\n"
     );
-    let out = cluster
-        .lab
-        .exec("client", &["python3", "-c", &script])
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.python("client", &script);
     for node in cluster.lab.node_names() {
         wait_for(
             "the malformed frames to be counted",

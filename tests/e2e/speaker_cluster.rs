@@ -98,6 +98,12 @@ impl Cluster {
         );
     }
 
+    /// Runs a Python `script` in `host`'s namespace (raw frames and datagrams no command-line
+    /// tool sends); fails the test if it fails.
+    pub fn python(&self, host: &str, script: &str) {
+        self.run(host, &["python3", "-c", script]);
+    }
+
     /// Runs `script` with `sh -c` in `host`'s namespace; fails the test if it fails.
     pub fn sh(&self, host: &str, script: &str) {
         self.run(host, &["sh", "-c", script]);

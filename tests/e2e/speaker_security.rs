@@ -205,15 +205,7 @@ async fn speaker_refuses_a_report_that_speaks_for_another_node() {
          \x20       s.sendto(data, (ip, 7946))\n\
          \x20   time.sleep(0.1)\n"
     );
-    let out = cluster
-        .lab
-        .exec("client", &["python3", "-c", &script])
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.python("client", &script);
     for node in cluster.lab.node_names().iter().filter(|n| **n != owner) {
         wait_for(
             "the forged reports to be counted",

@@ -125,6 +125,13 @@ pub fn metallb_build() -> Result<PathBuf, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().into())
 }
 
+/// Installs MetalLB's CRDs, from its build, into the lab.
+pub fn install_metallb_crds(lab: &crate::Lab, build: &Path) -> Result<(), crate::LabError> {
+    let crds = build.join("crds").display().to_string();
+    lab.kubectl(&["apply", "--server-side", "-f", &crds])
+        .map(|_| ())
+}
+
 /// The MetalLB version the reference is built from (its module's pin).
 pub fn metallb_version() -> String {
     let go_mod = crate::workspace_dir()

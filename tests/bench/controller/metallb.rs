@@ -80,13 +80,7 @@ pub(crate) async fn allocation(
 }
 
 fn install(lab: &Lab, build: &Path) -> anyhow::Result<()> {
-    lab.kubectl(&[
-        "apply",
-        "--server-side",
-        "-f",
-        &build.join("crds").display().to_string(),
-    ])
-    .context("installing MetalLB's CRDs")?;
+    bench::install_metallb_crds(lab, build).context("installing MetalLB's CRDs")?;
     lab.apply_yaml(
         &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n"),
         &[],

@@ -209,6 +209,25 @@ spec:
         })
     }
 
+    /// Writes `ip` to the status of Service `default/name`, as a controller would.
+    pub fn write_ingress(&self, name: &str, ip: &str) -> anyhow::Result<()> {
+        let status = format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"{ip}"}}]}}}}}}"#);
+        self.lab
+            .kubectl(&[
+                "patch",
+                "svc",
+                name,
+                "-n",
+                "default",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &status,
+            ])
+            .with_context(|| format!("the status of Service {name}"))?;
+        Ok(())
+    }
+
     /// The MAC of a host's eth0.
     pub fn mac(&self, host: &str) -> anyhow::Result<String> {
         let out = self

@@ -50,13 +50,8 @@ impl<'a> MetalLb<'a> {
     /// Installs MetalLB's CRDs and configuration, its Service and a speaker per node.
     pub fn start(cluster: &'a Cluster, build: &Path) -> anyhow::Result<MetalLb<'a>> {
         let lab = &cluster.lab;
-        lab.kubectl(&[
-            "apply",
-            "--server-side",
-            "-f",
-            &build.join("crds").display().to_string(),
-        ])
-        .context("installing MetalLB's CRDs")?;
+        ferrolb_tests::bench::install_metallb_crds(lab, build)
+            .context("installing MetalLB's CRDs")?;
         let mut yaml = format!(
             "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n---\n\
              apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: speaker, namespace: {NAMESPACE}}}\n---\n\
@@ -87,18 +82,7 @@ impl<'a> MetalLb<'a> {
             "MetalLB's CRDs to be served",
             || lab.apply_yaml(&config, &[]).map_err(|e| e.to_string()),
         )?;
-        lab.kubectl(&[
-            "patch",
-            "svc",
-            SERVICE,
-            "-n",
-            "default",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"{VIP}"}}]}}}}}}"#),
-        ])
-        .context("MetalLB's Service status")?;
+        cluster.write_ingress(SERVICE, VIP)?;
         // A Pod object per speaker: MetalLB finds its memberlist peers by their Pod IPs.
         for node in lab.node_names() {
             let pod = format!("speaker-{node}");
