@@ -168,17 +168,7 @@ impl Cluster {
         }})
         .to_string();
         self.lab
-            .kubectl(&[
-                "patch",
-                "svc",
-                name,
-                "-n",
-                "default",
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                &status,
-            ])
+            .patch_service_status("default", name, &status)
             .expect("service status");
     }
 

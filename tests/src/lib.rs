@@ -346,6 +346,27 @@ impl Lab {
         )
     }
 
+    /// Merges `status` (a JSON object, e.g. `{"status": {"loadBalancer": ...}}`) into the status
+    /// of Service `namespace/name`, as a controller would write it.
+    pub fn patch_service_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &str,
+    ) -> Result<Output, LabError> {
+        self.kubectl(&[
+            "patch",
+            "svc",
+            name,
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ])
+    }
+
     /// The API server's address for clients on the host.
     pub fn server_url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)

@@ -213,17 +213,7 @@ spec:
     pub fn write_ingress(&self, name: &str, ip: &str) -> anyhow::Result<()> {
         let status = format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"{ip}"}}]}}}}}}"#);
         self.lab
-            .kubectl(&[
-                "patch",
-                "svc",
-                name,
-                "-n",
-                "default",
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                &status,
-            ])
+            .patch_service_status("default", name, &status)
             .with_context(|| format!("the status of Service {name}"))?;
         Ok(())
     }
