@@ -120,7 +120,6 @@ fn decide(st: &mut AllocState, claim: &ServiceClaim, ip_mode: IpMode) -> (Desire
     let key = &claim.key;
     let must_move = st.must_move.remove(key);
     let before = st.allocator.assignment(key).unwrap_or_default();
-    let request_changed = st.allocator.request_changed(claim);
     let result = if must_move {
         st.allocator.relocate(claim)
     } else {
@@ -144,9 +143,12 @@ fn decide(st: &mut AllocState, claim: &ServiceClaim, ip_mode: IpMode) -> (Desire
             let change = match a.outcome {
                 Outcome::Unchanged => Change::None,
                 Outcome::Allocated => Change::Allocated(a.ips()),
-                Outcome::Extended { ref added } => Change::Extended {
+                Outcome::Extended {
+                    ref added,
+                    by_request,
+                } => Change::Extended {
                     added: added.clone(),
-                    why: if request_changed {
+                    why: if by_request {
                         EXTENDED_BY_REQUEST
                     } else {
                         EXTENDED_BY_POOL

@@ -83,6 +83,8 @@ pub enum Outcome {
     Extended {
         /// The new addresses.
         added: Vec<IpAddr>,
+        /// The Service's own request changed (to dual stack); otherwise its pool gained room.
+        by_request: bool,
     },
     /// Its request changed (or it was relocated) and it left some or all of these addresses.
     Moved {
@@ -230,7 +232,10 @@ impl Allocator {
             let outcome = if !dropped.is_empty() {
                 Outcome::Moved { from: before }
             } else if !added.is_empty() {
-                Outcome::Extended { added }
+                Outcome::Extended {
+                    added,
+                    by_request: !same_request,
+                }
             } else {
                 Outcome::Unchanged
             };
@@ -238,18 +243,9 @@ impl Allocator {
         }
         // Its addresses no longer fit what it asks for: they go, whether or not a new
         // allocation succeeds.
-        let mut from = self.release(&claim.key);
+        let from = self.release(&claim.key);
         let chosen = self.choose(claim)?;
-        let mut to: Vec<IpAddr> = chosen.iter().map(|(ip, _)| *ip).collect();
-        self.record(claim, chosen, Some(claim.fingerprint()));
-        from.sort();
-        to.sort();
-        let outcome = if from == to {
-            Outcome::Unchanged
-        } else {
-            Outcome::Moved { from }
-        };
-        Ok(self.describe(claim, outcome))
+        Ok(self.replace(claim, from, chosen))
     }
 
     /// `held` plus the missing family of a PreferDualStack Service, when it holds only its
@@ -328,7 +324,18 @@ impl Allocator {
     /// that succeeds. Used when its request changed, or to move it out of removed pools.
     pub fn relocate(&mut self, claim: &ServiceClaim) -> Result<Allocation, AllocationError> {
         let chosen = self.choose(claim)?;
-        let mut from = self.release(&claim.key);
+        let from = self.release(&claim.key);
+        Ok(self.replace(claim, from, chosen))
+    }
+
+    /// Records `chosen` for a Service that held `from` (released already), and says what that
+    /// changed.
+    fn replace(
+        &mut self,
+        claim: &ServiceClaim,
+        mut from: Vec<IpAddr>,
+        chosen: Vec<Chosen>,
+    ) -> Allocation {
         let mut to: Vec<IpAddr> = chosen.iter().map(|(ip, _)| *ip).collect();
         self.record(claim, chosen, Some(claim.fingerprint()));
         from.sort();
@@ -340,7 +347,7 @@ impl Allocator {
         } else {
             Outcome::Moved { from }
         };
-        Ok(self.describe(claim, outcome))
+        self.describe(claim, outcome)
     }
 
     /// Re-reserve addresses a Service already has in its status (at startup). Succeeds whatever
@@ -407,14 +414,19 @@ impl Allocator {
             return Vec::new();
         };
         for (ip, _) in &held.addresses {
-            if let Some(use_) = self.addresses.get_mut(ip) {
-                use_.users.remove(key);
-                if use_.users.is_empty() {
-                    self.addresses.remove(ip);
-                }
-            }
+            self.drop_use(key, *ip);
         }
         held.addresses.into_iter().map(|(ip, _)| ip).collect()
+    }
+
+    /// The Service no longer uses `ip`; the address is free once nobody does.
+    fn drop_use(&mut self, key: &ServiceKey, ip: IpAddr) {
+        if let Some(use_) = self.addresses.get_mut(&ip) {
+            use_.users.remove(key);
+            if use_.users.is_empty() {
+                self.addresses.remove(&ip);
+            }
+        }
     }
 
     /// Frees the addresses of a Service that no pool contains any more, keeping the others;
@@ -430,12 +442,7 @@ impl Allocator {
             .cloned()
             .partition(|(ip, _)| !self.in_some_pool(*ip));
         for (ip, _) in &gone {
-            if let Some(use_) = self.addresses.get_mut(ip) {
-                use_.users.remove(key);
-                if use_.users.is_empty() {
-                    self.addresses.remove(ip);
-                }
-            }
+            self.drop_use(key, *ip);
         }
         if kept.is_empty() {
             self.services.remove(key);
@@ -480,13 +487,6 @@ impl Allocator {
             .range(ServiceKey::new(namespace, "")..)
             .map(|(k, _)| k)
             .take_while(move |k| k.namespace == namespace)
-    }
-
-    /// Whether the Service's request differs from the one its addresses were chosen for.
-    pub fn request_changed(&self, claim: &ServiceClaim) -> bool {
-        self.services
-            .get(&claim.key)
-            .is_some_and(|h| h.fingerprint.as_ref() != Some(&claim.fingerprint()))
     }
 
     /// Number of Services holding addresses.

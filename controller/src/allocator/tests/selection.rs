@@ -310,7 +310,8 @@ fn prefer_dual_stack_gains_the_other_family_when_its_pool_does() {
     assert_eq!(
         grown.outcome,
         Outcome::Extended {
-            added: vec![ip("10.0.0.0")]
+            added: vec![ip("10.0.0.0")],
+            by_request: false,
         }
     );
     assert_eq!(
@@ -349,7 +350,8 @@ fn switching_families_keeps_the_address_it_has() {
     assert_eq!(
         got.outcome,
         Outcome::Extended {
-            added: vec![ip("10.0.0.0")]
+            added: vec![ip("10.0.0.0")],
+            by_request: true,
         }
     );
     // And back: the IPv4 address is given up, the IPv6 one kept.
