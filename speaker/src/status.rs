@@ -2,7 +2,7 @@
 //!
 //! Every speaker writes with the same field manager, so whichever speaker owns an address now
 //! replaces what the previous owner wrote. A speaker writes only the Services it is
-//! responsible for (see [`desired`]) and only when the condition would change.
+//! responsible for (see [`conditions`]) and only when the condition would change.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -73,33 +73,22 @@ pub struct Verdicts {
     pub kernel_answers_arp: BTreeSet<NodeName>,
 }
 
-/// The conditions this speaker (`me`) is responsible for: a Service's condition is written by
-/// the owner of its first announced address or, when nobody announces any, by `fallback` (the
-/// first live speaker by name). `conflicts` are the addresses this node owns but found in use
-/// by another host; a Service with an address this node is still `probing` waits for the
-/// probe's verdict. Conditions that already say what they should are left out.
-pub fn desired(
-    me: &NodeName,
-    fallback: Option<&NodeName>,
-    services: &[Arc<ServiceView>],
-    plan: &Plan,
-    mine: &Verdicts,
-) -> Vec<Desired> {
-    conditions(me, fallback, services, plan, mine).changed
-}
-
 /// What [`conditions`] found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Conditions {
-    /// The conditions to write ([`desired`]).
+    /// The conditions to write: those that do not already say what they should.
     pub changed: Vec<Desired>,
     /// How many of the Services this speaker is responsible for are not announced (whether
     /// their condition already says so or not): across all speakers, every such Service once.
     pub unannounced: usize,
 }
 
-/// [`desired`], and the count of Services this speaker is responsible for that nobody
-/// announces.
+/// The conditions this speaker (`me`) is responsible for: a Service's condition is written by
+/// the owner of its first announced address or, when nobody announces any, by `fallback` (the
+/// first live speaker by name). `conflicts` are the addresses this node owns but found in use
+/// by another host; a Service with an address this node is still `probing` waits for the
+/// probe's verdict. Conditions that already say what they should are left out of `changed`,
+/// and still counted in `unannounced`.
 pub fn conditions(
     me: &NodeName,
     fallback: Option<&NodeName>,
@@ -358,6 +347,17 @@ mod tests {
     use crate::view::service::Announced;
     use crate::wire::MacAddr;
 
+    /// The conditions to write.
+    fn desired(
+        me: &NodeName,
+        fallback: Option<&NodeName>,
+        services: &[Arc<ServiceView>],
+        plan: &Plan,
+        mine: &Verdicts,
+    ) -> Vec<Desired> {
+        conditions(me, fallback, services, plan, mine).changed
+    }
+
     fn mk_view(ip: IpAddr) -> Arc<ServiceView> {
         Arc::new(ServiceView {
             key: ServiceRef::new("default", "web"),
@@ -449,6 +449,11 @@ mod tests {
         };
         let d = desired(&me, None, &services, &plan, &conflict);
         assert_eq!(d[0].reason, announced::ADDRESS_CONFLICT);
+        // Not announced: counted once, by its one writer.
+        assert_eq!(
+            conditions(&me, None, &services, &plan, &conflict).unannounced,
+            1
+        );
         assert!(
             d[0].message.contains("02:00:00:00:00:50"),
             "{}",
