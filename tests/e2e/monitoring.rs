@@ -39,15 +39,10 @@ fn promtool() -> PathBuf {
     String::from_utf8_lossy(&out.stdout).trim().into()
 }
 
+/// Runs a command that must succeed; its output.
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?}:\n{text}");
-    text
+    let out = ferrolb_tests::run(cmd).unwrap_or_else(|e| panic!("{e}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -267,15 +267,8 @@ async fn speaker_answers_only_on_the_interface_whose_subnet_holds_the_address() 
         vec!["-n", &node1, "addr", "add", "10.99.0.11/24", "dev", "eth1"],
         vec!["-n", &node1, "link", "set", "eth1", "up"],
     ] {
-        let out = std::process::Command::new("ip")
-            .args(&args)
-            .output()
-            .expect("ip");
-        assert!(
-            out.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ferrolb_tests::run(std::process::Command::new("ip").args(&args))
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let eth1 = cluster
         .lab

@@ -112,16 +112,12 @@ impl Cluster {
     /// Runs `ip -n <the lab's network namespace> args` (the bridge and the switch side of each
     /// host's link); fails the test if it fails.
     pub fn ip_net(&self, args: &[&str]) {
-        let out = std::process::Command::new("ip")
-            .args(["-n", &self.lab.netns("net")])
-            .args(args)
-            .output()
-            .expect("ip");
-        assert!(
-            out.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ferrolb_tests::run(
+            std::process::Command::new("ip")
+                .args(["-n", &self.lab.netns("net")])
+                .args(args),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// The MAC of a host's eth0.
