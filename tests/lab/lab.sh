@@ -51,6 +51,12 @@ first_lab() { find "$root_dir" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>
 
 ns() { echo "flb-$name-$1"; }
 dir() { echo "$root_dir/$name"; }
+# etcd keeps its data in memory where the machine has a tmpfs at /dev/shm: a lab's data is thrown
+# away when it stops, and etcd preallocates 64 MB of write-ahead log that a small disk cannot spare
+# for every lab a test suite runs.
+etcd_dir() {
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo "/dev/shm/ferrolb-lab-etcd-$name"; else echo "$(dir)/etcd"; fi
+}
 
 hosts() { # every host namespace of this lab
   echo cp
@@ -104,7 +110,7 @@ do_stop() {
   for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^flb-$name-" || true); do
     ip netns delete "$n" 2>/dev/null || true
   done
-  rm -rf "$d"
+  rm -rf "$d" "$(etcd_dir)"
 }
 
 # --- start --------------------------------------------------------------------------------------
@@ -250,7 +256,7 @@ do_restart_apiserver() {
 
 start_control_plane() {
   local d=$1
-  spawn etcd cp "$BIN/etcd" --name lab --data-dir "$d/etcd" \
+  spawn etcd cp "$BIN/etcd" --name lab --data-dir "$(etcd_dir)" \
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster lab=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
