@@ -2,7 +2,8 @@
 //! `type: LoadBalancer` and writes them to the Service status.
 //!
 //! The allocator is pure (no I/O); the reconcile loop feeds it from watches and writes its
-//! decisions back. This crate never touches the network data path.
+//! decisions back. This crate never touches the network data path. It also holds the
+//! `kubectl ferrolb` plugin ([`plugin`]), which reads what the controller writes.
 
 pub mod advertisement_status;
 pub mod allocator;
@@ -12,6 +13,7 @@ pub mod leader;
 pub mod metrics;
 pub mod migrate;
 pub mod object_status;
+pub mod plugin;
 pub mod pool_status;
 pub mod pools;
 pub mod reconcile;

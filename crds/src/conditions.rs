@@ -88,6 +88,124 @@ pub mod object {
     pub const NO_OVERLAP: &str = "NoOverlap";
 }
 
+/// The part of a `ferrolb.io/Announced` message that names who answers for an address:
+/// `"announced by node <node> on interface <interface> (MAC <mac>)"`, preceded by the address
+/// when the Service has several, one per address, joined with `"; "` and possibly followed by
+/// words about the address. The speakers write it; `kubectl ferrolb` and the tests read it.
+pub mod announcer {
+    use std::net::IpAddr;
+
+    /// What separates the addresses' parts of the message.
+    pub const SEPARATOR: &str = "; ";
+    const BY_NODE: &str = "announced by node ";
+    const ON_INTERFACE: &str = " on interface ";
+    const MAC: &str = " (MAC ";
+
+    /// Who answers for one address, as a message names it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Announcer<'a> {
+        /// The address, when the message names several.
+        pub ip: Option<IpAddr>,
+        /// The node that answers.
+        pub node: &'a str,
+        /// Its interface.
+        pub interface: &'a str,
+        /// The interface's hardware address, the one clients see in their neighbour table
+        /// (written by the owner; absent when another node wrote the part).
+        pub mac: Option<&'a str>,
+    }
+
+    /// The words for an address answered by `node` on `interface` with `mac`.
+    pub fn words(node: &str, interface: &str, mac: Option<&str>) -> String {
+        match mac {
+            Some(mac) => format!("{BY_NODE}{node}{ON_INTERFACE}{interface}{MAC}{mac})"),
+            None => format!("{BY_NODE}{node}{ON_INTERFACE}{interface}"),
+        }
+    }
+
+    /// Every announcer the message names, in order; other parts are skipped.
+    pub fn parse(message: &str) -> impl Iterator<Item = Announcer<'_>> {
+        message.split(SEPARATOR).filter_map(|part| {
+            let (ip, rest) = match part.split_once(' ') {
+                Some((first, rest)) if first.parse::<IpAddr>().is_ok() => {
+                    (first.parse().ok(), rest)
+                }
+                _ => (None, part),
+            };
+            let rest = rest.strip_prefix(BY_NODE)?;
+            let (node, rest) = rest.split_once(ON_INTERFACE)?;
+            let end = rest.find([' ', ',']).unwrap_or(rest.len());
+            let (interface, rest) = rest.split_at(end);
+            let mac = rest
+                .strip_prefix(MAC)
+                .and_then(|r| r.split_once(')'))
+                .map(|(mac, _)| mac);
+            (!node.is_empty() && !node.contains(' ') && !interface.is_empty()).then_some(
+                Announcer {
+                    ip,
+                    node,
+                    interface,
+                    mac,
+                },
+            )
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn what_is_written_is_read_back() {
+            let one = words("node1", "eth0", Some("02:00:00:00:00:01"));
+            assert_eq!(
+                one,
+                "announced by node node1 on interface eth0 (MAC 02:00:00:00:00:01)"
+            );
+            let read: Vec<_> = parse(&one).collect();
+            assert_eq!(
+                read,
+                [Announcer {
+                    ip: None,
+                    node: "node1",
+                    interface: "eth0",
+                    mac: Some("02:00:00:00:00:01")
+                }]
+            );
+            let v4: IpAddr = "192.168.100.240".parse().expect("ip");
+            let v6: IpAddr = "fd00::240".parse().expect("ip");
+            let two = format!(
+                "{v4} {}, defended against another host claiming it (MAC 02:00:00:00:00:99){SEPARATOR}{v6} {}",
+                words("node1", "eth0", Some("02:00:00:00:00:01")),
+                words("node2", "vip0", None)
+            );
+            let read: Vec<_> = parse(&two).collect();
+            assert_eq!(read.len(), 2, "{read:?}");
+            assert_eq!(
+                (read[0].ip, read[0].node, read[0].interface, read[0].mac),
+                (Some(v4), "node1", "eth0", Some("02:00:00:00:00:01"))
+            );
+            assert_eq!(
+                (read[1].ip, read[1].node, read[1].interface, read[1].mac),
+                (Some(v6), "node2", "vip0", None)
+            );
+        }
+
+        #[test]
+        fn messages_that_name_nobody_read_as_nobody() {
+            for message in [
+                "",
+                "no L2Advertisement selects pool lab",
+                "192.168.100.247 is in use by another host (MAC 02:00:00:00:00:09) seen on node1 interface eth0; not announced",
+                "announced by node  on interface eth0",
+                "announced by node node1 on interface ",
+            ] {
+                assert_eq!(parse(message).count(), 0, "{message:?}");
+            }
+        }
+    }
+}
+
 /// The part of a `ferrolb.io/Allocated` message that names where each address comes from:
 /// `"<ip> from pool <name>"`, one per address, joined with `"; "` and possibly followed by
 /// words about the address. The controller writes it and the speakers read it, so that both

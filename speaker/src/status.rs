@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrolb_crds::conditions::{SERVICE_ANNOUNCED, announced};
+use ferrolb_crds::conditions::{SERVICE_ANNOUNCED, announced, announcer};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -25,7 +25,7 @@ use crate::metrics::{Metrics, ReasonLabels};
 use crate::view::plan::Plan;
 use crate::view::service::{ServiceRef, ServiceView, said};
 use crate::view::store::Stores;
-use crate::wire::Conflict;
+use crate::wire::{Conflict, MacAddr};
 
 /// The field manager every speaker writes with.
 pub const FIELD_MANAGER: &str = "ferrolb-speaker";
@@ -71,6 +71,8 @@ pub struct Verdicts {
     pub defended: BTreeMap<IpAddr, (Conflict, String)>,
     /// Nodes whose kernel answers ARP for Service addresses itself (IPVS without strictARP).
     pub kernel_answers_arp: BTreeSet<NodeName>,
+    /// The hardware address of each interface this node answers on: what clients see.
+    pub macs: BTreeMap<String, MacAddr>,
 }
 
 /// What [`conditions`] found.
@@ -101,6 +103,7 @@ pub fn conditions(
         conflicts,
         defended,
         kernel_answers_arp,
+        macs,
     } = mine;
     let mut out = Vec::with_capacity(services.len());
     let mut unannounced = 0;
@@ -156,7 +159,11 @@ pub fn conditions(
                 }
                 (Some(owner), _) => {
                     let interface = a.interface.as_deref().unwrap_or("unknown");
-                    let mut part = format!("announced by node {owner} on interface {interface}");
+                    let mac = macs
+                        .get(interface)
+                        .filter(|_| owner == me)
+                        .map(MacAddr::to_string);
+                    let mut part = announcer::words(owner.as_str(), interface, mac.as_deref());
                     if owner == me
                         && let Some((c, _)) = defended.get(ip)
                     {
@@ -345,7 +352,6 @@ mod tests {
     use super::*;
     use crate::view::plan::Assignment;
     use crate::view::service::Announced;
-    use crate::wire::MacAddr;
 
     /// The conditions to write.
     fn desired(
@@ -396,6 +402,29 @@ mod tests {
         assert_eq!(d[0].message, "announced by node node2 on interface eth0");
         let other = NodeName::from("node1");
         assert!(desired(&other, Some(&other), &services, &plan, &Verdicts::default()).is_empty());
+    }
+
+    #[test]
+    fn the_owner_names_the_mac_clients_see() {
+        let (services, plan, _) = mk_plan(Some("node2"));
+        let me = NodeName::from("node2");
+        let verdicts = Verdicts {
+            macs: BTreeMap::from([
+                ("eth0".to_owned(), MacAddr::new(2, 0, 0, 0, 0, 0x20)),
+                ("eth1".to_owned(), MacAddr::new(2, 0, 0, 0, 0, 0x21)),
+            ]),
+            ..Default::default()
+        };
+        let d = desired(&me, None, &services, &plan, &verdicts);
+        assert_eq!(
+            d[0].message,
+            "announced by node node2 on interface eth0 (MAC 02:00:00:00:00:20)"
+        );
+        let read: Vec<_> = announcer::parse(&d[0].message).collect();
+        assert_eq!(
+            (read[0].node, read[0].interface, read[0].mac),
+            ("node2", "eth0", Some("02:00:00:00:00:20"))
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The speaker in the lab: three node namespaces with a speaker each and a client namespace.
 //! The Service status is written by the test, exactly as the controller would, since that is
-//! the speaker's input.
+//! the speaker's input. `kubectl_plugin` runs a controller too: the plugin reads what both write.
 
+mod kubectl_plugin;
 mod speaker_bad_input;
 mod speaker_cluster;
 mod speaker_interfaces;
@@ -24,10 +25,8 @@ async fn speaker_owner_alone_answers_arp_and_is_named_in_the_condition() {
     let owner_mac = cluster.mac(&owner);
     let (_, reason, message) = cluster.announced("web").expect("condition");
     assert_eq!(reason, "Announced");
-    assert_eq!(
-        message,
-        format!("announced by node {owner} on interface eth0")
-    );
+    // The MAC is the one clients see: the owner's eth0.
+    assert_eq!(message, cluster.announced_by(&owner, "eth0"));
 
     let macs = cluster.arping(VIP, 3);
     assert_eq!(macs.len(), 3, "one reply per request: {macs:?}");

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ferrolb_crds::conditions::origin;
+use ferrolb_crds::conditions::{announcer, origin};
 use ferrolb_tests::{Lab, LabProcess, wait_for};
 
 /// The membership key of the lab's speakers.
@@ -122,11 +122,24 @@ impl Cluster {
 
     /// The MAC of a host's eth0.
     pub fn mac(&self, host: &str) -> String {
+        self.mac_of(host, "eth0")
+    }
+
+    /// The MAC of a host's `interface`.
+    pub fn mac_of(&self, host: &str, interface: &str) -> String {
         let out = self
             .lab
-            .exec(host, &["cat", "/sys/class/net/eth0/address"])
+            .exec(
+                host,
+                &["cat", &format!("/sys/class/net/{interface}/address")],
+            )
             .expect("mac");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// The Announced message of a Service answered by `node` on `interface`.
+    pub fn announced_by(&self, node: &str, interface: &str) -> String {
+        announcer::words(node, interface, Some(&self.mac_of(node, interface)))
     }
 
     /// Creates a LoadBalancer Service `name` in `default` and writes `ip` to its status, as the
@@ -194,11 +207,10 @@ impl Cluster {
             deadline,
             || async {
                 match self.announced(name) {
-                    Some((status, _, message)) if status == "True" => message
-                        .strip_prefix("announced by node ")
-                        .and_then(|rest| rest.split(' ').next())
-                        .map(str::to_owned)
-                        .ok_or(Some((status, message))),
+                    Some((status, _, message)) if status == "True" => {
+                        let node = announcer::parse(&message).next().map(|a| a.node.to_owned());
+                        node.ok_or(Some((status, message)))
+                    }
                     other => Err(other.map(|(s, _, m)| (s, m))),
                 }
             },

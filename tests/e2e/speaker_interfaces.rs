@@ -84,9 +84,7 @@ async fn speaker_answers_on_the_uplink_only_among_hundreds_of_pod_interfaces() {
             let owner = cluster.wait_owner("web", Duration::from_secs(10)).await;
             let (_, _, message) = cluster.announced("web").ok_or(None)?;
             let macs = cluster.arping(VIP, 1);
-            if message == format!("announced by node {owner} on interface eth0")
-                && macs == [cluster.mac(&owner)]
-            {
+            if message == cluster.announced_by(&owner, "eth0") && macs == [cluster.mac(&owner)] {
                 Ok(owner)
             } else {
                 Err(Some((message, macs)))
@@ -233,10 +231,7 @@ async fn speaker_announces_on_an_interface_without_an_address_when_an_advertisem
     cluster.service_from("web", vip, "vips");
     let owner = cluster.wait_owner("web", Duration::from_secs(30)).await;
     let (_, _, message) = cluster.announced("web").expect("condition");
-    assert_eq!(
-        message,
-        format!("announced by node {owner} on interface vip0")
-    );
+    assert_eq!(message, cluster.announced_by(&owner, "vip0"));
     let out = cluster
         .lab
         .exec(

@@ -15,6 +15,7 @@ use crate::socket::{
     Link, LinkEvent, LocalInterface, SharedTable, SkipReason, kernel_answers_arp, local_interfaces,
     spawn_responders,
 };
+use crate::wire::MacAddr;
 
 /// What one look at the node's interfaces found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -303,6 +304,14 @@ impl Links {
     /// The open link of an interface.
     pub fn get(&self, name: &str) -> Option<Arc<Link>> {
         self.links.get(name).cloned()
+    }
+
+    /// The hardware address of each interface with an open socket.
+    pub fn macs(&self) -> BTreeMap<String, MacAddr> {
+        self.links
+            .iter()
+            .map(|(name, link)| (name.clone(), link.mac))
+            .collect()
     }
 
     /// What this node tells its peers: the interfaces with open sockets.

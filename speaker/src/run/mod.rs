@@ -399,6 +399,7 @@ impl Step<'_> {
                 .filter(|(n, r)| r.kernel_answers_arp && alive.contains(*n))
                 .map(|(n, _)| n.clone())
                 .collect(),
+            macs: self.links.macs(),
         };
         let conditions =
             status::conditions(self.me, fallback, &snapshot.services, &plan, &verdicts);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use ferrolb_crds::conditions::announcer;
 use ferrolb_tests::{Lab, LabProcess, workspace_bin};
 
 /// The membership key of the benchmark's speakers.
@@ -170,11 +171,7 @@ spec:
             .ok()?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let message = text.strip_prefix("True|")?;
-        message
-            .strip_prefix("announced by node ")?
-            .split(' ')
-            .next()
-            .map(str::to_owned)
+        announcer::parse(message).next().map(|a| a.node.to_owned())
     }
 
     /// The node whose HTTP backend the client reaches on `ip`, if any within a second.
