@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build images print-image-tag kind deps lab-tools test lint fmt-check clippy unit e2e crds bench demo fuzz shellcheck lab-start lab-stop clean-lab
+.PHONY: all build images plugin print-image-tag kind deps lab-tools test lint fmt-check clippy unit e2e crds bench demo fuzz shellcheck lab-start lab-stop clean-lab
 
 all: build
 
@@ -32,6 +32,14 @@ images:
 	docker build -q --target host -f speaker/Dockerfile -t $(IMAGE_REGISTRY)/ferrolb-speaker:$(IMAGE_TAG) .
 	@docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^$(IMAGE_REGISTRY)/ferrolb-(controller|speaker):$(IMAGE_TAG) '
 
+## plugin: kubectl-ferrolb for krew: a static binary, its archive and the plugin manifest, in
+## target/plugin/ (install with: kubectl krew install --manifest=target/plugin/ferrolb.yaml
+## --archive=target/plugin/kubectl-ferrolb_linux_amd64.tar.gz, or copy the binary onto PATH)
+plugin:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked \
+		--target $(IMAGE_TARGET) -p ferrolb-controller --bin kubectl-ferrolb
+	controller/krew/package.sh target/$(IMAGE_TARGET)/release/kubectl-ferrolb target/plugin
+
 ## test: formatting, lints, unit and property tests, the CRD-drift test, the lab suites, and the
 ## kind suite (a Docker engine is started for it if none runs, and stopped again at the end)
 test: deps fmt-check shellcheck clippy build
@@ -53,7 +61,7 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 shellcheck:
-	shellcheck tests/lab/*.sh tests/*.sh tests/bench/*.sh tests/monitoring/*.sh tests/kind/*.sh tests/kind/node/prelude tests/kind/unprivileged/docker .ci/run
+	shellcheck tests/lab/*.sh tests/*.sh tests/bench/*.sh tests/kind/*.sh controller/krew/*.sh tests/kind/node/prelude tests/kind/unprivileged/docker .ci/run
 
 unit:
 	$(CARGO) test --workspace --lib --bins

@@ -27,16 +27,13 @@ fn chart_file(name: &str) -> PathBuf {
 }
 
 fn promtool() -> PathBuf {
-    let script = workspace_dir()
-        .join("tests")
-        .join("monitoring")
-        .join("build-promtool.sh");
-    let out = Command::new(&script)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{} failed", script.display());
-    String::from_utf8_lossy(&out.stdout).trim().into()
+    ferrolb_tests::go_tools(
+        "promtool",
+        "monitoring/go/prometheus",
+        &["github.com/prometheus/prometheus/cmd/promtool"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .join("promtool")
 }
 
 /// Runs a command that must succeed; its output.

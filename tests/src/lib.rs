@@ -89,6 +89,27 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     target.join(profile).join(name)
 }
 
+/// Builds Go commands the tests use as clients (promtool, krew) from the pinned module in
+/// `module_dir` (a directory under `tests/`), once, into a cache outside the checkout; returns
+/// the directory that holds them, each named after its package's last element.
+pub fn go_tools(name: &str, module_dir: &str, packages: &[&str]) -> Result<PathBuf, LabError> {
+    let out = run(
+        Command::new(tests_dir().join("lab").join("build-go-tools.sh"))
+            .arg(name)
+            .arg(tests_dir().join(module_dir))
+            .args(packages)
+            .stderr(std::process::Stdio::inherit()),
+    )?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().into())
+}
+
+/// The directory of the lab's Go-built tools (`kubectl`, `helm`, ...), built first if needed.
+pub fn lab_tools() -> Result<PathBuf, LabError> {
+    let out = run(Command::new(tests_dir().join("lab").join("build-tools.sh"))
+        .stderr(std::process::Stdio::inherit()))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().into())
+}
+
 fn lab_script() -> PathBuf {
     tests_dir().join("lab").join("lab.sh")
 }
