@@ -34,6 +34,9 @@ if done_already; then
 fi
 tmp=$(mktemp -d "$cache/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# Go's build cache lives and dies with this build: the binaries are what is kept, and the cache
+# of a Kubernetes build alone takes gigabytes that a small disk cannot spare.
+export GOCACHE="$tmp/go-build"
 
 echo "metallb build: controller and speaker $version ..." >&2
 start=$SECONDS

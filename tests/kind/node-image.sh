@@ -92,6 +92,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# Go's build cache lives and dies with this build: the binaries are what is kept, and the cache
+# of a Kubernetes build alone takes gigabytes that a small disk cannot spare.
+export GOCACHE="$tmp/go-build"
 
 step() {
   local name=$1; shift

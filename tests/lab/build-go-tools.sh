@@ -35,6 +35,9 @@ if built "$@"; then
 fi
 tmp=$(mktemp -d "$cache/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# Go's build cache lives and dies with this build: the binaries are what is kept, and the cache
+# of a Kubernetes build alone takes gigabytes that a small disk cannot spare.
+export GOCACHE="$tmp/go-build"
 echo "$name build: $* ..." >&2
 start=$SECONDS
 if ! (cd "$mod" && GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' \

@@ -45,6 +45,9 @@ fi
 
 tmp=$(mktemp -d "$cache/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# Go's build cache lives and dies with this build: the binaries are what is kept, and the cache
+# of a Kubernetes build alone takes gigabytes that a small disk cannot spare.
+export GOCACHE="$tmp/go-build"
 
 minor=${k8s#v1.}; minor=${minor%%.*}
 v=k8s.io/component-base/version
