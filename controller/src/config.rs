@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use ferrolb_crds::ops::access::MetricsAuth;
 use ferrolb_crds::ops::logging::LogFormat;
 
 /// ferrolb-controller: assigns EXTERNAL-IPs from IPAddressPools to LoadBalancer Services.
@@ -40,6 +41,11 @@ pub struct RunArgs {
     /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint.
     #[arg(long, env = "FERROLB_METRICS_ADDR", default_value = "0.0.0.0:7472")]
     pub metrics_addr: SocketAddr,
+    /// Who may read `/metrics`: `none` (anyone who reaches the endpoint's address) or
+    /// `kubernetes` (callers whose bearer token the API server authenticates and allows to
+    /// `get` the URL `/metrics`). The health probes are always open.
+    #[arg(long, env = "FERROLB_METRICS_AUTH", value_enum, default_value = "none")]
+    pub metrics_auth: MetricsAuth,
     /// Log line format.
     #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value = "plain")]
     pub log_format: LogFormat,

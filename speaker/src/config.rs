@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::membership::envelope::{KeyRing, KeyRingError};
+use ferrolb_crds::ops::access::MetricsAuth;
 use ferrolb_crds::ops::logging::LogFormat;
 
 /// ferrolb-speaker: answers ARP/NDP for the LoadBalancer addresses this node owns.
@@ -24,6 +25,11 @@ pub struct Cli {
     /// does not serve its metrics on every interface of the node.
     #[arg(long, env = "FERROLB_METRICS_IP")]
     pub metrics_ip: Option<std::net::IpAddr>,
+    /// Who may read `/metrics`: `none` (anyone who reaches the endpoint's address) or
+    /// `kubernetes` (callers whose bearer token the API server authenticates and allows to
+    /// `get` the URL `/metrics`). The health probes are always open.
+    #[arg(long, env = "FERROLB_METRICS_AUTH", value_enum, default_value = "none")]
+    pub metrics_auth: MetricsAuth,
     /// Log line format.
     #[arg(long, env = "FERROLB_LOG_FORMAT", value_enum, default_value = "plain")]
     pub log_format: LogFormat,

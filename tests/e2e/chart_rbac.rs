@@ -113,6 +113,12 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
         &pool_name,
         "--set",
         &pool_range,
+        "--set",
+        "metrics.readers[0].kind=ServiceAccount",
+        "--set",
+        "metrics.readers[0].name=scraper",
+        "--set",
+        "metrics.readers[0].namespace=monitoring",
     ])
     .unwrap_or_else(|e| panic!("helm install: {e}"));
     // The L2Advertisement comes from values too.
@@ -205,6 +211,8 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
                     ("NODE_NAME", node.as_str()),
                     ("FERROLB_MEMBERLIST_KEY", key.as_str()),
                     ("FERROLB_METRICS_ADDR", "127.0.0.1:7473"),
+                    // As the chart's DaemonSet sets it (metrics.auth defaults to kubernetes).
+                    ("FERROLB_METRICS_AUTH", "kubernetes"),
                     ("POD_NAMESPACE", RELEASE_NS),
                     ("RUST_LOG", log_filter.as_str()),
                 ],
@@ -417,6 +425,8 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
         vip
     );
 
+    metrics_need_a_reader_token(lab).await;
+
     // Nobody was refused anything, and everybody is still running.
     assert!(
         controller.is_running(),
@@ -441,6 +451,55 @@ async fn lab_controller_and_speakers_run_with_only_the_charts_service_account_to
             "the speaker on {node} was refused:\n{}",
             refusals(&log).join("\n")
         );
+    }
+}
+
+/// A speaker's `/metrics` (served as the chart configures it) answers only a token of the
+/// ServiceAccount that `metrics.readers` bound; its health probes answer anyone. The speaker
+/// reviews tokens with the rights the chart gave its own ServiceAccount.
+async fn metrics_need_a_reader_token(lab: &Lab) {
+    lab.apply_yaml(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n---\n\
+         apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: scraper, namespace: monitoring}\n---\n\
+         apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: stranger, namespace: monitoring}\n",
+        &[],
+    )
+    .expect("scrapers");
+    let reader = lab
+        .token_kubeconfig("monitoring", "scraper")
+        .expect("token");
+    let stranger = lab
+        .token_kubeconfig("monitoring", "stranger")
+        .expect("token");
+    let fetch = |path: &str, token: Option<&str>| -> (String, String) {
+        let url = format!("http://127.0.0.1:7473{path}");
+        let header = token.map(|t| format!("Authorization: Bearer {t}"));
+        let mut argv = vec!["curl", "-s", "-m", "5", "-w", "\n%{http_code}"];
+        if let Some(h) = &header {
+            argv.extend(["-H", h.as_str()]);
+        }
+        argv.push(&url);
+        let out = lab.exec("node1", &argv).expect("curl");
+        let text = stdout(out);
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.to_owned(), body.to_owned())
+    };
+    let (code, body) = fetch("/metrics", None);
+    assert_eq!(code, "401", "no token: {body}");
+    let (code, body) = fetch("/metrics", Some("not-a-token"));
+    assert_eq!(code, "401", "a made-up token: {body}");
+    let (code, body) = fetch("/metrics", Some(&stranger.token));
+    assert_eq!(code, "403", "a token not bound to the reader role: {body}");
+    assert!(
+        body.contains("system:serviceaccount:monitoring:stranger may not get /metrics"),
+        "{body}"
+    );
+    let (code, body) = fetch("/metrics", Some(&reader.token));
+    assert_eq!(code, "200", "the reader's token: {body}");
+    assert!(body.contains("ferrolb_speaker_"), "{body}");
+    for probe in ["/healthz", "/readyz"] {
+        let (code, body) = fetch(probe, None);
+        assert_eq!(code, "200", "{probe} without a token: {body}");
     }
 }
 

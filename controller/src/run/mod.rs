@@ -54,7 +54,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::register(&mut registry));
     // Ready means able to take over (see `sync::initial_sync`).
     let health = Arc::new(Health::new(registry, "caches not synced"));
-    let server = tokio::spawn(endpoint::serve(args.metrics_addr, health.clone()));
+    let server = tokio::spawn(endpoint::serve(
+        args.metrics_addr,
+        health.clone(),
+        args.metrics_auth.reviewer(&client),
+    ));
 
     let identity = args
         .identity

@@ -1,16 +1,20 @@
 //! The operations endpoint: `/metrics` (OpenMetrics text), `/healthz` (the process serves) and
-//! `/readyz` (the process has done what it must before it is ready).
+//! `/readyz` (the process has done what it must before it is ready). `/metrics` may be limited
+//! to callers the API server authorizes ([`super::access`]); the probes never are.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
+
+use super::access::{Reviewer, Verdict};
 
 /// What the endpoint serves.
 #[derive(Debug)]
@@ -71,10 +75,58 @@ async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
     }
 }
 
-/// Serves the endpoint on `addr` until the task is dropped.
-pub async fn serve(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<()> {
+/// Lets a request for `/metrics` through when there is no `reviewer`, or when its bearer token
+/// is one the reviewer allows.
+async fn guard(
+    State(reviewer): State<Option<Arc<Reviewer>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(reviewer) = reviewer else {
+        return next.run(req).await;
+    };
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let unauthorized = |why: &str| {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            format!("{why}\n"),
+        )
+            .into_response()
+    };
+    let Some(token) = token else {
+        return unauthorized("a bearer token is required (Authorization: Bearer <token>)");
+    };
+    match reviewer.review(token).await {
+        Ok(Verdict::Allowed) => next.run(req).await,
+        Ok(Verdict::Unauthenticated(why)) => unauthorized(&why),
+        Ok(Verdict::Forbidden(why)) => (StatusCode::FORBIDDEN, format!("{why}\n")).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the API server could not review the token: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Serves the endpoint on `addr` until the task is dropped; with a `reviewer`, `/metrics`
+/// answers only callers it allows.
+pub async fn serve(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    reviewer: Option<Arc<Reviewer>>,
+) -> std::io::Result<()> {
     let app = Router::new()
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(metrics).route_layer(middleware::from_fn_with_state(reviewer, guard)),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(health);

@@ -148,8 +148,9 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     ));
     let metrics_addr = cli.metrics_listen();
     let h = health.clone();
+    let reviewer = cli.metrics_auth.reviewer(&client);
     tokio::spawn(async move {
-        if let Err(e) = serve(metrics_addr, h).await {
+        if let Err(e) = serve(metrics_addr, h, reviewer).await {
             tracing::error!(addr = %metrics_addr, error = %e, "metrics endpoint failed");
         }
     });
