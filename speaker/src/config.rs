@@ -27,7 +27,8 @@ pub struct Cli {
     pub metrics_ip: Option<std::net::IpAddr>,
     /// Who may read `/metrics`: `none` (anyone who reaches the endpoint's address) or
     /// `kubernetes` (callers whose bearer token the API server authenticates and allows to
-    /// `get` the URL `/metrics`). The health probes are always open.
+    /// `get` the URL `/metrics`; the endpoint then speaks HTTPS with a self-signed
+    /// certificate). The health probes are always open.
     #[arg(long, env = "FERROLB_METRICS_AUTH", value_enum, default_value = "none")]
     pub metrics_auth: MetricsAuth,
     /// Log line format.

@@ -472,9 +472,10 @@ async fn metrics_need_a_reader_token(lab: &Lab) {
         .token_kubeconfig("monitoring", "stranger")
         .expect("token");
     let fetch = |path: &str, token: Option<&str>| -> (String, String) {
-        let url = format!("http://127.0.0.1:7473{path}");
+        let url = format!("https://127.0.0.1:7473{path}");
         let header = token.map(|t| format!("Authorization: Bearer {t}"));
-        let mut argv = vec!["curl", "-s", "-m", "5", "-w", "\n%{http_code}"];
+        // The certificate is self-signed: what is checked is the token.
+        let mut argv = vec!["curl", "-s", "-k", "-m", "5", "-w", "\n%{http_code}"];
         if let Some(h) = &header {
             argv.extend(["-H", h.as_str()]);
         }
@@ -501,6 +502,25 @@ async fn metrics_need_a_reader_token(lab: &Lab) {
         let (code, body) = fetch(probe, None);
         assert_eq!(code, "200", "{probe} without a token: {body}");
     }
+    // Plain HTTP gets no answer: a token is never sent in the clear.
+    let url = "http://127.0.0.1:7473/healthz";
+    let out = lab
+        .exec(
+            "node1",
+            &[
+                "curl",
+                "-s",
+                "-m",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                url,
+            ],
+        )
+        .expect("curl");
+    assert_ne!(stdout(out), "200", "the endpoint answered plain HTTP");
 }
 
 #[test]

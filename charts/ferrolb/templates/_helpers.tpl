@@ -64,3 +64,8 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ . | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* The scheme of both components' operations endpoint: HTTPS when /metrics needs a token. */}}
+{{- define "ferrolb.metricsScheme" -}}
+{{- if eq .Values.metrics.auth "kubernetes" }}HTTPS{{ else }}HTTP{{ end -}}
+{{- end }}

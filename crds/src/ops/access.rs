@@ -32,7 +32,7 @@ pub enum MetricsAuth {
     #[default]
     None,
     /// Callers with a bearer token the API server authenticates and authorizes for
-    /// `get /metrics`.
+    /// `get /metrics`, over HTTPS.
     Kubernetes,
 }
 

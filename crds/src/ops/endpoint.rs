@@ -115,13 +115,15 @@ async fn guard(
     }
 }
 
-/// Serves the endpoint on `addr` until the task is dropped; with a `reviewer`, `/metrics`
-/// answers only callers it allows.
+/// Serves the endpoint on `addr` until the task is dropped. With a `reviewer`, `/metrics`
+/// answers only callers it allows, and the endpoint speaks HTTPS (a self-signed certificate
+/// made now) so that their tokens never cross the network in the clear.
 pub async fn serve(
     addr: SocketAddr,
     health: Arc<Health>,
     reviewer: Option<Arc<Reviewer>>,
 ) -> std::io::Result<()> {
+    let secure = reviewer.is_some();
     let app = Router::new()
         .route(
             "/metrics",
@@ -131,5 +133,13 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .with_state(health);
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, app).await
+    if !secure {
+        return axum::serve(listener, app).await;
+    }
+    let mut names = vec!["localhost".to_owned()];
+    if !addr.ip().is_unspecified() {
+        names.push(addr.ip().to_string());
+    }
+    let acceptor = super::tls::self_signed(names).map_err(std::io::Error::other)?;
+    super::tls::serve(listener, app, acceptor).await
 }

@@ -5,3 +5,4 @@ pub mod access;
 pub mod endpoint;
 pub mod logging;
 pub mod metrics;
+pub mod tls;
