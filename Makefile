@@ -9,6 +9,7 @@ all: build
 
 ## deps: system packages (apt) and the lab's Go-built tools (cached outside the checkout)
 deps:
+	@tests/lab/disk-check.sh
 	@tests/lab/install-deps.sh
 	@tests/lab/build-tools.sh >/dev/null
 
@@ -27,7 +28,8 @@ print-image-tag:
 
 images:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked \
-		--target $(IMAGE_TARGET) -p ferrolb-controller -p ferrolb-speaker
+		--target $(IMAGE_TARGET) -p ferrolb-controller -p ferrolb-speaker \
+		--bin ferrolb-controller --bin ferrolb-speaker
 	docker build -q --target host -f controller/Dockerfile -t $(IMAGE_REGISTRY)/ferrolb-controller:$(IMAGE_TAG) .
 	docker build -q --target host -f speaker/Dockerfile -t $(IMAGE_REGISTRY)/ferrolb-speaker:$(IMAGE_TAG) .
 	@docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^$(IMAGE_REGISTRY)/ferrolb-(controller|speaker):$(IMAGE_TAG) '

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use pnet::datalink::DataLinkReceiver;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::link::{Link, Receivers};
@@ -37,6 +38,10 @@ struct Responder {
     protocol: Protocol,
     table: SharedTable,
     metrics: Arc<Metrics>,
+    /// This socket's request and reply counters, looked up once: a flood costs an atomic
+    /// increment per frame, not a label allocation and two lookups.
+    requests: Counter,
+    replies: Counter,
     events: UnboundedSender<LinkEvent>,
 }
 
@@ -48,12 +53,17 @@ pub fn spawn_responders(
     metrics: Arc<Metrics>,
     events: UnboundedSender<LinkEvent>,
 ) -> std::io::Result<()> {
-    let mk = |protocol| Responder {
-        link: link.clone(),
-        protocol,
-        table: table.clone(),
-        metrics: metrics.clone(),
-        events: events.clone(),
+    let mk = |protocol| {
+        let labels = frame_labels(protocol, &link.name);
+        Responder {
+            link: link.clone(),
+            protocol,
+            table: table.clone(),
+            requests: metrics.requests.get_or_create(&labels).clone(),
+            replies: metrics.replies.get_or_create(&labels).clone(),
+            metrics: metrics.clone(),
+            events: events.clone(),
+        }
     };
     let arp = mk(Protocol::Arp);
     std::thread::Builder::new()
@@ -98,9 +108,8 @@ impl Responder {
     }
 
     fn handle(&self, frame: &[u8]) {
-        let labels = frame_labels(self.protocol, &self.link.name);
         if self.is_request(frame) {
-            self.metrics.requests.get_or_create(&labels).inc();
+            self.requests.inc();
         }
         let Ok(table) = self.table.read() else {
             return;
@@ -148,7 +157,7 @@ impl Responder {
             },
         };
         if sent {
-            self.metrics.replies.get_or_create(&labels).inc();
+            self.replies.inc();
         }
         tracing::trace!(interface = %name, outcome = label, "frame");
     }
