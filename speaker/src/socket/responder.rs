@@ -4,11 +4,10 @@ use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use pnet::datalink::DataLinkReceiver;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::link::{Link, Receivers};
+use super::link::{FrameReader, Link, Receivers};
 use super::table::SharedTable;
 use crate::metrics::{Metrics, Protocol, frame_labels};
 use crate::wire::arp::{ArpFrame, ArpOperation};
@@ -79,7 +78,7 @@ pub fn spawn_responders(
 }
 
 impl Responder {
-    fn run(self, mut rx: Box<dyn DataLinkReceiver>) {
+    fn run(self, mut rx: FrameReader) {
         // Bounded by the stop flag: every read returns within the read timeout.
         while !self.link.stopped() {
             match rx.next() {
