@@ -90,19 +90,36 @@ fn main() -> anyhow::Result<()> {
         graceful = failover::run(&mut cluster, "TERM", trials, failover::PROBE_LIMIT)?;
     }
 
-    // The reference: MetalLB's speaker on the same nodes and API server, the same trials.
-    let metallb_runs = if runs("failover") || runs("metallb") {
+    // The reference: MetalLB's speaker on the same nodes and API server, the same trials and
+    // the same ARP flood.
+    let metallb_failover = runs("failover") || runs("metallb");
+    let metallb_arp_flood = runs("arp") || runs("metallb");
+    let mut metallb_arp = None;
+    let metallb_runs = if metallb_failover || metallb_arp_flood {
+        let ours: BTreeMap<String, u32> = cluster
+            .lab
+            .node_names()
+            .into_iter()
+            .filter_map(|n| Some((n.clone(), cluster.speaker(&n).ok()?.pid())))
+            .collect();
         let build = metallb::build()?;
         println!("MetalLB reference ({}): three speakers", build.display());
         let mut reference = metallb::MetalLb::start(&cluster, &build)?;
         let owner = Fleet::settle(&reference, Duration::from_secs(120))?;
         println!("{} is announced by {owner} (MetalLB)", metallb::VIP);
-        println!("MetalLB hard failover (SIGKILL), {trials} trials");
-        let hard = failover::run(&mut reference, "KILL", trials, METALLB_PROBE_LIMIT)?;
-        println!("MetalLB graceful handover (SIGTERM), {trials} trials");
-        let graceful = failover::run(&mut reference, "TERM", trials, METALLB_PROBE_LIMIT)?;
-        let rss = metallb_rss(&reference);
-        Some((hard, graceful, rss))
+        if metallb_arp_flood {
+            metallb_arp = Some(metallb_flood(&reference, &owner, &ours)?);
+        }
+        if metallb_failover {
+            println!("MetalLB hard failover (SIGKILL), {trials} trials");
+            let hard = failover::run(&mut reference, "KILL", trials, METALLB_PROBE_LIMIT)?;
+            println!("MetalLB graceful handover (SIGTERM), {trials} trials");
+            let graceful = failover::run(&mut reference, "TERM", trials, METALLB_PROBE_LIMIT)?;
+            let rss = metallb_rss(&reference);
+            Some((hard, graceful, rss))
+        } else {
+            None
+        }
     } else {
         None
     };
@@ -113,7 +130,7 @@ fn main() -> anyhow::Result<()> {
             flood::REQUESTS,
             flood::WINDOW
         );
-        Some(arp_figures(&mut cluster)?)
+        Some(arp_figures(&mut cluster, metallb_arp)?)
     } else {
         None
     };
@@ -192,54 +209,101 @@ fn web_service(cluster: &Cluster) -> anyhow::Result<()> {
     cluster.write_ingress(SERVICE, VIP)
 }
 
-/// The flood against the speaker and against the kernel, on the same node and core.
+/// The flood against the speaker and against the kernel, on the same node and core, and
+/// against MetalLB's speaker the same way.
 struct ArpFigures {
     node: String,
     speaker: FloodResult,
     kernel: FloodResult,
+    metallb: Option<FloodResult>,
     steered: bool,
     owner_after: Option<String>,
 }
 
-/// Pins the owner's speaker to [`RESPONDER_CPU`] and steers its node's receive processing
-/// there too (RPS), so speaker and kernel each answer on that one core; the generator runs on
-/// the other.
-fn arp_figures(cluster: &mut Cluster) -> anyhow::Result<ArpFigures> {
-    let owner = cluster.settle(SERVICE, VIP, Duration::from_secs(30))?;
-    let mac = cluster.mac(&owner)?;
-    let node_ip = Lab::host_ipv4(&owner);
-    let pid = cluster.speaker(&owner)?.pid().to_string();
+/// Floods MetalLB's address on its owner `node`, with MetalLB's speaker pinned and the
+/// node's receive processing steered as for ferrolb's. ferrolb's speaker on that node (from
+/// `ours`) is paused meanwhile, so that only MetalLB's reads the frames.
+fn metallb_flood(
+    reference: &metallb::MetalLb<'_>,
+    node: &str,
+    ours: &BTreeMap<String, u32>,
+) -> anyhow::Result<FloodResult> {
+    let cluster = Fleet::cluster(reference);
+    let mac = cluster.mac(node)?;
+    let pid = reference
+        .pid(node)
+        .with_context(|| format!("no MetalLB speaker on {node}"))?;
+    let ours = ours.get(node).map(u32::to_string);
+    let signal = |sig: &str| {
+        if let Some(p) = &ours {
+            let _ = ferrolb_tests::run(std::process::Command::new("kill").args([sig, p]));
+        }
+    };
+    signal("-STOP");
+    let result = pinned_flood(cluster, node, pid, metallb::VIP, &mac);
+    signal("-CONT");
+    let (flood, _) = result?;
+    println!(
+        "  MetalLB ({node}'s {}): {:.0} replies/s, p99 {:.0} µs, lost {}",
+        metallb::VIP,
+        flood.replies_per_s,
+        flood.p99_us,
+        flood.lost
+    );
+    Ok(flood)
+}
+
+/// One flood of `ip` on `node` (answered from `mac`), with the responder process `pid` pinned
+/// to [`RESPONDER_CPU`] and the node's receive processing steered there (RPS); the generator
+/// runs on the other core. Returns the result and whether steering was possible.
+fn pinned_flood(
+    cluster: &Cluster,
+    node: &str,
+    pid: u32,
+    ip: &str,
+    mac: &str,
+) -> anyhow::Result<(FloodResult, bool)> {
+    let pid = pid.to_string();
     let cpu = RESPONDER_CPU.to_string();
     let pinned = ferrolb_tests::run(
         std::process::Command::new("taskset").args(["-a", "-p", "-c", &cpu, &pid]),
     );
     if let Err(e) = pinned {
-        println!("  (could not pin the speaker: {e})");
+        println!("  (could not pin the responder: {e})");
     }
-    let steered = rps(cluster, &owner, 1 << RESPONDER_CPU);
-    let figures = (|| {
-        let kernel = flood::run(cluster, &node_ip, &mac, GENERATOR_CPU)?;
-        println!(
-            "  kernel  ({owner}'s own {node_ip}): {:.0} replies/s, p99 {:.0} µs, lost {}",
-            kernel.replies_per_s, kernel.p99_us, kernel.lost
-        );
-        let speaker = flood::run(cluster, VIP, &mac, GENERATOR_CPU)?;
-        println!(
-            "  speaker ({owner}'s {VIP}): {:.0} replies/s, p99 {:.0} µs, lost {}",
-            speaker.replies_per_s, speaker.p99_us, speaker.lost
-        );
-        Ok::<_, anyhow::Error>((kernel, speaker))
-    })();
-    rps(cluster, &owner, 0);
+    let steered = rps(cluster, node, 1 << RESPONDER_CPU);
+    let result = flood::run(cluster, ip, mac, GENERATOR_CPU);
+    rps(cluster, node, 0);
     let _ = ferrolb_tests::run(
         std::process::Command::new("taskset").args(["-a", "-p", "-c", "0-1", &pid]),
     );
-    let (kernel, speaker) = figures?;
+    Ok((result?, steered))
+}
+
+/// The flood against the owner's speaker and against its node's kernel (for the node's own
+/// address), each with the speaker pinned to [`RESPONDER_CPU`] and the node's receive
+/// processing steered there; `metallb` is MetalLB's figure from the same run.
+fn arp_figures(cluster: &mut Cluster, metallb: Option<FloodResult>) -> anyhow::Result<ArpFigures> {
+    let owner = cluster.settle(SERVICE, VIP, Duration::from_secs(30))?;
+    let mac = cluster.mac(&owner)?;
+    let node_ip = Lab::host_ipv4(&owner);
+    let pid = cluster.speaker(&owner)?.pid();
+    let (kernel, steered) = pinned_flood(cluster, &owner, pid, &node_ip, &mac)?;
+    println!(
+        "  kernel  ({owner}'s own {node_ip}): {:.0} replies/s, p99 {:.0} µs, lost {}",
+        kernel.replies_per_s, kernel.p99_us, kernel.lost
+    );
+    let (speaker, _) = pinned_flood(cluster, &owner, pid, VIP, &mac)?;
+    println!(
+        "  speaker ({owner}'s {VIP}): {:.0} replies/s, p99 {:.0} µs, lost {}",
+        speaker.replies_per_s, speaker.p99_us, speaker.lost
+    );
     let owner_after = cluster.settle(SERVICE, VIP, Duration::from_secs(30)).ok();
     Ok(ArpFigures {
         node: owner,
         speaker,
         kernel,
+        metallb,
         steered,
         owner_after,
     })
@@ -327,6 +391,15 @@ fn report_arp(a: &ArpFigures) -> Value {
         a.kernel.replies_per_s, a.kernel.p50_us, a.kernel.p99_us, a.kernel.replies, a.kernel.lost
     );
     println!("  speaker/kernel: replies/s {rps_ratio:.2}, p99 {p99_ratio:.2}");
+    let metallb_ratio = a.metallb.as_ref().map(|m| {
+        let r = ratio(a.speaker.replies_per_s, m.replies_per_s);
+        println!(
+            "  reference, MetalLB's speaker the same way: {:.0} replies/s, p50 {:.0} µs, p99 {:.0} µs ({} replies, {} lost)",
+            m.replies_per_s, m.p50_us, m.p99_us, m.replies, m.lost
+        );
+        println!("  ferrolb/MetalLB: replies/s {r:.2} (target ≥ 2)");
+        r
+    });
     if a.owner_after.as_deref() != Some(a.node.as_str()) {
         println!(
             "  note: after the flood the owner is {:?} (was {})",
@@ -344,6 +417,8 @@ fn report_arp(a: &ArpFigures) -> Value {
         "kernel_reference": a.kernel,
         "ratio_replies_per_s": rps_ratio,
         "ratio_p99": p99_ratio,
+        "metallb_reference": a.metallb,
+        "ratio_replies_per_s_to_metallb": metallb_ratio,
         "owner_after": a.owner_after,
     })
 }

@@ -86,6 +86,78 @@ async fn speaker_kill_moves_the_address_and_the_clients_neighbour_entry() {
     assert!(gratuitous >= 1.0, "gratuitous sent: {gratuitous}");
 }
 
+/// The MAC the client's neighbour table holds for `ip`, if any.
+fn client_neighbour(cluster: &Cluster, ip: &str) -> Option<String> {
+    let out = cluster
+        .lab
+        .exec("client", &["ip", "neigh", "show", ip, "dev", "eth0"])
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "lladdr")?;
+    words.next().map(str::to_owned)
+}
+
+/// How long the paused speaker stays paused after another node took its address over: longer
+/// than a speaker's Lease stays fresh (3 s).
+const PAUSE: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn speaker_paused_until_declared_down_announces_again_when_it_rejoins() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start("{}");
+    cluster.service("web", VIP, false);
+    let owner = cluster.wait_answering_owner("web", VIP).await;
+    let owner_mac = cluster.mac(&owner);
+    assert_eq!(cluster.curl(VIP, "2").as_deref(), Some(owner.as_str()));
+    let pid = cluster.speakers[&owner].pid().to_string();
+    // Paused (as a stopped VM or a starved process is) until another node took the address
+    // over and the client's neighbour entry followed it.
+    ferrolb_tests::run(std::process::Command::new("kill").args(["-STOP", &pid])).expect("STOP");
+    let taken = wait_for(
+        "another node to take the address over",
+        Duration::from_secs(10),
+        || async {
+            match client_neighbour(&cluster, VIP) {
+                Some(mac) if mac != owner_mac => Ok(mac),
+                other => Err(other),
+            }
+        },
+    )
+    .await;
+    // Paused for longer than its Lease stays fresh, as a VM stopped for a few seconds.
+    tokio::time::sleep(PAUSE).await;
+    ferrolb_tests::run(std::process::Command::new("kill").args(["-CONT", &pid])).expect("CONT");
+    let taken = taken.expect("takeover");
+    // Back in the group, the owner gets the address back. It never stopped answering for it,
+    // so only a new announcement moves the client's entry back; without one the entry would
+    // keep the other node's MAC until it went stale, tens of seconds later.
+    wait_for(
+        "the client's neighbour entry to return to the owner",
+        Duration::from_secs(5),
+        || async {
+            match client_neighbour(&cluster, VIP) {
+                Some(mac) if mac == owner_mac => Ok(()),
+                other => Err((other, cluster.announced("web"))),
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e} (it was {taken} while {owner} was paused)"));
+    wait_for(
+        "the condition to name the owner again",
+        Duration::from_secs(10),
+        || async {
+            match cluster.wait_owner("web", Duration::from_secs(5)).await {
+                named if named == owner => Ok(()),
+                other => Err(other),
+            }
+        },
+    )
+    .await
+    .expect("condition");
+}
+
 #[tokio::test]
 async fn speaker_sigterm_hands_over_before_it_stops() {
     let _serial = SERIAL.lock().await;

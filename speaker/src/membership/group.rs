@@ -78,6 +78,9 @@ pub struct GroupView {
     pub joined: bool,
     /// The last report of each member.
     pub reports: BTreeMap<NodeName, PeerReport>,
+    /// How often the group declared this speaker down and it rejoined (after its process was
+    /// paused, or starved of CPU): meanwhile another speaker may have announced its addresses.
+    pub rejoins: u64,
 }
 
 /// Why the membership socket could not start.
@@ -368,6 +371,7 @@ impl Driver {
                         generation = id.generation,
                         "declared down by the group; rejoined"
                     );
+                    self.state.rejoins += 1;
                 }
                 _ => {}
             }

@@ -382,6 +382,22 @@ impl Addresses {
         }
     }
 
+    /// Announces every address this node answers for again, as after a takeover: clients and
+    /// switches that learnt another node's MAC for them while this speaker was declared down
+    /// learn this node's again.
+    pub fn reannounce(&mut self, links: &Links) {
+        let mut bursts = Batches::default();
+        for (ip, o) in &self.owned {
+            if o.phase != Phase::Announced {
+                continue;
+            }
+            if let Some(link) = links.get(&o.interface) {
+                bursts.push(link, *ip);
+            }
+        }
+        bursts.send(&self.announcer, Job::Burst);
+    }
+
     /// Stops answering for everything.
     pub fn release_all(&mut self) {
         let all: Vec<IpAddr> = self.owned.keys().copied().collect();

@@ -207,6 +207,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
     let changed = stores.changed();
     let mut tick = tokio::time::interval(RESCAN);
 
+    let mut rejoins_seen = 0;
     let mut last_pass = tokio::time::Instant::now() - MIN_PASS_GAP;
     let mut last_pass_took = Duration::ZERO;
     loop {
@@ -284,6 +285,14 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             &mut deleted_pools,
             &desired_tx,
         );
+        // Declared down and back: the peers gave this node's addresses to others meanwhile
+        // and took them back, but this node never stopped answering, so it made no
+        // announcement of its own; clients would keep the other node's MAC.
+        if group_view.rejoins != rejoins_seen {
+            rejoins_seen = group_view.rejoins;
+            tracing::info!("announcing every owned address again after rejoining the group");
+            addresses.reannounce(&links);
+        }
         last_pass_took = last_pass.elapsed();
         health.set_ready(ready);
         // The pass's lists were just freed.

@@ -169,6 +169,11 @@ impl<'a> MetalLb<'a> {
         Ok(())
     }
 
+    /// The process ID of a node's MetalLB speaker.
+    pub fn pid(&self, node: &str) -> Option<u32> {
+        Some(self.speakers.get(node)?.pid())
+    }
+
     /// The resident set of a node's MetalLB speaker.
     pub fn rss(&self, node: &str) -> Option<u64> {
         ferrolb_tests::bench::rss_bytes(self.speakers.get(node)?.pid())
