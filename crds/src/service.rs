@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service, ServiceStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 /// Whether ferrolb serves `svc`: `type: LoadBalancer` whose `loadBalancerClass` is `class`
 /// (the one ferrolb was configured with). As Kubernetes intends (KEP-1959), ferrolb without a
@@ -15,6 +16,16 @@ pub fn is_served(svc: &Service, class: Option<&str>) -> bool {
         return false;
     };
     spec.type_.as_deref() == Some("LoadBalancer") && spec.load_balancer_class.as_deref() == class
+}
+
+/// The condition of type `type_` in a Service's status.
+pub fn condition<'a>(svc: &'a Service, type_: &str) -> Option<&'a Condition> {
+    svc.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 /// The addresses in `status.loadBalancer.ingress`, in order (unparsable entries skipped).

@@ -73,15 +73,7 @@ pub fn ingress_ips(svc: &Service) -> Vec<String> {
         .collect()
 }
 
-/// A condition of a Service by type.
-pub fn condition<'a>(svc: &'a Service, type_: &str) -> Option<&'a Condition> {
-    svc.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
-}
+pub use ferrolb_crds::service::condition;
 
 /// Waits until the Service has `n` ingress IPs and returns them.
 pub async fn wait_for_ips(

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ferrolb_crds::conditions::{SERVICE_ALLOCATED, SERVICE_ANNOUNCED, announcer, origin};
+pub use ferrolb_crds::service::condition;
 use ferrolb_crds::service::{ingress_ips, is_served};
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
@@ -121,16 +121,6 @@ impl StatusReport {
 
 pub(crate) fn dash(s: Option<&str>) -> String {
     s.unwrap_or("-").to_owned()
-}
-
-/// The condition of type `type_` on a Service.
-pub fn condition<'a>(svc: &'a Service, type_: &str) -> Option<&'a Condition> {
-    svc.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
 }
 
 /// The rows of one Service.
