@@ -164,4 +164,8 @@ printf '%s now answers for %s: failover took %d ms (client traffic to the new ow
 in_ns client ip neigh show "$ip"
 kubectl get svc web -o jsonpath='{range .status.conditions[?(@.type=="ferrolb.io/Announced")]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
 
+say "kubectl ferrolb status (the plugin, found on PATH by kubectl)"
+# Its exit status says whether every address is answered; the demo shows it either way.
+PATH="$target:$PATH" kubectl ferrolb status || echo "(not every address is answered yet)"
+
 say "Done; tearing the lab down"
