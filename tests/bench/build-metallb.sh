@@ -23,7 +23,9 @@ if done_already; then
   echo "$cache"
   exit 0
 fi
-command -v go >/dev/null 2>&1 || die "Go is not installed; the benchmarks build MetalLB from its Go module"
+# The binaries, built and cached like the tests' other Go clients.
+bin=$("$here/../lab/build-go-tools.sh" metallb "$mod" \
+  go.universe.tf/metallb/controller go.universe.tf/metallb/speaker)
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
@@ -32,26 +34,14 @@ if done_already; then
   echo "$cache"
   exit 0
 fi
-tmp=$(mktemp -d "$cache/.build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-# Go's build cache lives and dies with this build: the binaries are what is kept, and the cache
-# of a Kubernetes build alone takes gigabytes that a small disk cannot spare.
-export GOCACHE="$tmp/go-build"
-
-echo "metallb build: controller and speaker $version ..." >&2
-start=$SECONDS
-if ! (cd "$mod" && GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' \
-  -o "$tmp/" go.universe.tf/metallb/controller go.universe.tf/metallb/speaker) >"$tmp/build.log" 2>&1; then
-  tail -n 30 "$tmp/build.log" >&2
-  die "building MetalLB failed (last 30 lines above); nothing was cached"
-fi
-echo "metallb build: done in $((SECONDS - start)) s" >&2
-src=$(cd "$mod" && go list -m -f '{{.Dir}}' go.universe.tf/metallb)
+# The CRDs, from the module the build just downloaded.
+src=$(cd "$mod" && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' go.universe.tf/metallb)
 [ -d "$src/config/crd/bases" ] || die "MetalLB's module has no config/crd/bases"
-mkdir -p "$tmp/crds"
-cp "$src"/config/crd/bases/*.yaml "$tmp/crds/"
-mkdir -p "$cache/bin"
+tmp=$(mktemp -d "$cache/.crds.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+cp "$src"/config/crd/bases/*.yaml "$tmp/"
+chmod 755 "$tmp"
 rm -rf "$cache/crds"
-mv "$tmp/crds" "$cache/crds"
-mv "$tmp/controller" "$tmp/speaker" "$cache/bin/"
+mv "$tmp" "$cache/crds"
+ln -sfn "$bin" "$cache/bin"
 echo "$cache"
