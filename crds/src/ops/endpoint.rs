@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
-use super::access::{Reviewer, Verdict};
+use super::access::{METRICS_PATH, Reviewer, Verdict};
 
 /// What the endpoint serves.
 #[derive(Debug)]
@@ -126,7 +126,7 @@ pub async fn serve(
     let secure = reviewer.is_some();
     let app = Router::new()
         .route(
-            "/metrics",
+            METRICS_PATH,
             get(metrics).route_layer(middleware::from_fn_with_state(reviewer, guard)),
         )
         .route("/healthz", get(|| async { "ok\n" }))
