@@ -6,7 +6,7 @@ use ferrolb_crds::conditions::POOL_VALID;
 use ferrolb_crds::{AddressRange, IPAddressPool, IpFamily, L2Advertisement};
 use serde::Serialize;
 
-use super::table::Table;
+use super::table::{Table, dash};
 
 /// What a pool family row says overall, worst first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -193,9 +193,9 @@ impl PoolsReport {
         for r in &self.pools {
             t.row([
                 r.pool.clone(),
-                r.family.map_or("-", IpFamily::as_str).to_owned(),
+                dash(r.family.map(IpFamily::as_str)),
                 r.used.map_or_else(|| "-".to_owned(), |u| u.to_string()),
-                r.free.clone().unwrap_or_else(|| "-".to_owned()),
+                dash(r.free.as_deref()),
                 bar(r.used, r.free.as_deref()),
                 list(&r.overlaps),
                 list(&r.advertisements),

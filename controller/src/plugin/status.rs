@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
-use super::table::{Table, age};
+use super::table::{Table, age, dash};
 
 /// The reason shown when the controller has not written `ferrolb.io/Allocated`.
 pub const NOT_PROCESSED: &str = "NotProcessed";
@@ -117,10 +117,6 @@ impl StatusReport {
         }
         t.render()
     }
-}
-
-pub(crate) fn dash(s: Option<&str>) -> String {
-    s.unwrap_or("-").to_owned()
 }
 
 /// The rows of one Service.

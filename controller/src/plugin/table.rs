@@ -38,6 +38,11 @@ impl Table {
     }
 }
 
+/// A cell's text, or `-` when there is nothing to show.
+pub fn dash(s: Option<&str>) -> String {
+    s.unwrap_or("-").to_owned()
+}
+
 /// How long ago `then` was, as kubectl's AGE column says it: `45s`, `3m12s`, `5h4m`, `12d`.
 pub fn age(then: Timestamp, now: Timestamp) -> String {
     let secs = now.as_second().saturating_sub(then.as_second()).max(0);
